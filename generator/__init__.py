@@ -1,0 +1,1 @@
+"""Generates the EC2 Patching Orchestrator's CloudFormation templates (hub and spoke) with troposphere."""

@@ -1,0 +1,1 @@
+"""A typed Amazon States Language builder: states, chains, graph validation, diagrams and the patch workflow."""

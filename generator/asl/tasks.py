@@ -1,0 +1,213 @@
+"""Service-integration tasks that bring their own IAM grants, retries and substitutions.
+
+A task names the resources it touches through ``DefinitionSubstitutions`` (``"${RunTableName}"``) so the ASL in
+``output/`` stays readable, and carries the ``Grant`` the state machine role needs; the role is then built from
+the graph (``StateMachineDefinition.grants``), never written by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from awacs.aws import Action
+from troposphere import Sub
+
+from generator.asl.states import Catch, JsonValue, Retry, Task
+from generator.iam import Grant
+
+# Errors the Lambda service itself raises for an invoke: safe to retry, the function never ran or can rerun.
+LAMBDA_TRANSIENT_ERRORS = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+)
+DYNAMODB_TRANSIENT_ERRORS = (
+    "DynamoDB.ProvisionedThroughputExceededException",
+    "DynamoDB.RequestLimitExceeded",
+    "DynamoDB.ThrottlingException",
+    "DynamoDB.InternalServerErrorException",
+)
+
+
+def transient_retry(errors: tuple[str, ...]) -> Retry:
+    """Exponential backoff with full jitter, capped, for errors that a later attempt may not see."""
+    return Retry(
+        errors,
+        interval_seconds=2,
+        max_attempts=6,
+        backoff_rate=2.0,
+        max_delay_seconds=60,
+        jitter_strategy="FULL",
+    )
+
+
+def integration(service_path: str) -> Sub:
+    """The partition-safe ``Resource`` of an optimised integration, e.g. ``integration("lambda:invoke")``."""
+    return Sub(f"arn:${{AWS::Partition}}:states:::{service_path}")
+
+
+@dataclass(frozen=True)
+class FunctionTarget:
+    """A Lambda function as the workflow sees it: its short name (``ValidateRun``) and ARN."""
+
+    name: str
+    arn: Any
+
+    @property
+    def substitution_key(self) -> str:
+        return f"{self.name}FunctionArn"
+
+    def grant(self) -> Grant:
+        return Grant(
+            sid=f"Invoke{self.name}Function",
+            actions=(Action("lambda", "InvokeFunction"),),
+            # Qualified ARNs (":*") too: the integration may invoke a version or alias.
+            resources=(self.arn, Sub("${Arn}:*", Arn=self.arn)),
+        )
+
+
+@dataclass(frozen=True)
+class TableTarget:
+    """A DynamoDB table as the workflow sees it: its short name (``RunTable``), table name and ARN."""
+
+    name: str
+    table_name: Any
+    arn: Any
+
+    @property
+    def substitution_key(self) -> str:
+        return f"{self.name}Name"
+
+
+def lambda_invoke(
+    name: str,
+    function: FunctionTarget,
+    *,
+    payload: Mapping[str, JsonValue] | None = None,
+    result_selector: Mapping[str, JsonValue] | None = None,
+    result_path: str | None = "$",
+    timeout_seconds: int | None = None,
+    retry: tuple[Retry, ...] = (),
+    catch: tuple[Catch, ...] = (),
+    comment: str | None = None,
+) -> Task:
+    """Invoke ``function`` synchronously; transient Lambda errors are retried after ``retry``'s own rules."""
+    return Task(
+        name,
+        integration("lambda:invoke"),
+        parameters={
+            "FunctionName": f"${{{function.substitution_key}}}",
+            "Payload": payload or {"Input.$": "$"},
+        },
+        result_selector=result_selector if result_selector is not None else {"Payload.$": "$.Payload"},
+        result_path=result_path,
+        timeout_seconds=timeout_seconds,
+        retry=(*retry, transient_retry(LAMBDA_TRANSIENT_ERRORS)),
+        catch=catch,
+        comment=comment,
+        grants=(function.grant(),),
+        substitutions={function.substitution_key: function.arn},
+    )
+
+
+def lambda_invoke_wait_for_token(
+    name: str,
+    function: FunctionTarget,
+    *,
+    timeout_seconds: int,
+    payload: Mapping[str, JsonValue],
+    result_path: str | None = "$",
+    catch: tuple[Catch, ...] = (),
+    comment: str | None = None,
+) -> Task:
+    """Invoke ``function`` with the task token and wait (at most ``timeout_seconds``) for the callback."""
+    return Task(
+        name,
+        integration("lambda:invoke.waitForTaskToken"),
+        parameters={
+            "FunctionName": f"${{{function.substitution_key}}}",
+            "Payload": {**payload, "taskToken.$": "$$.Task.Token"},
+        },
+        result_path=result_path,
+        timeout_seconds=timeout_seconds,
+        retry=(transient_retry(LAMBDA_TRANSIENT_ERRORS),),
+        catch=catch,
+        comment=comment,
+        grants=(function.grant(),),
+        substitutions={function.substitution_key: function.arn},
+    )
+
+
+def _dynamodb_task(
+    name: str,
+    api: str,
+    table: TableTarget,
+    parameters: Mapping[str, JsonValue],
+    *,
+    result_path: str | None,
+    catch: tuple[Catch, ...],
+    comment: str | None,
+) -> Task:
+    return Task(
+        name,
+        integration(f"dynamodb:{api[0].lower()}{api[1:]}"),
+        parameters={"TableName": f"${{{table.substitution_key}}}", **parameters},
+        result_path=result_path,
+        retry=(transient_retry(DYNAMODB_TRANSIENT_ERRORS),),
+        catch=catch,
+        comment=comment,
+        grants=(
+            Grant(
+                sid=f"{api}{table.name}",
+                actions=(Action("dynamodb", api),),
+                resources=(table.arn,),
+            ),
+        ),
+        substitutions={table.substitution_key: table.table_name},
+    )
+
+
+def dynamodb_put_item(
+    name: str,
+    table: TableTarget,
+    *,
+    item: Mapping[str, JsonValue],
+    condition_expression: str | None = None,
+    result_path: str | None = None,
+    catch: tuple[Catch, ...] = (),
+    comment: str | None = None,
+) -> Task:
+    """Put ``item`` (DynamoDB JSON) into ``table``, optionally under a condition."""
+    parameters: dict[str, JsonValue] = {"Item": dict(item)}
+    if condition_expression is not None:
+        parameters["ConditionExpression"] = condition_expression
+    return _dynamodb_task(name, "PutItem", table, parameters, result_path=result_path, catch=catch, comment=comment)
+
+
+def dynamodb_update_item(
+    name: str,
+    table: TableTarget,
+    *,
+    key: Mapping[str, JsonValue],
+    update_expression: str,
+    expression_attribute_values: Mapping[str, JsonValue],
+    expression_attribute_names: Mapping[str, str] | None = None,
+    condition_expression: str | None = None,
+    result_path: str | None = None,
+    catch: tuple[Catch, ...] = (),
+    comment: str | None = None,
+) -> Task:
+    """Update one item of ``table`` (DynamoDB JSON values)."""
+    parameters: dict[str, JsonValue] = {
+        "Key": dict(key),
+        "UpdateExpression": update_expression,
+        "ExpressionAttributeValues": dict(expression_attribute_values),
+    }
+    if expression_attribute_names:
+        parameters["ExpressionAttributeNames"] = dict(expression_attribute_names)
+    if condition_expression is not None:
+        parameters["ConditionExpression"] = condition_expression
+    return _dynamodb_task(name, "UpdateItem", table, parameters, result_path=result_path, catch=catch, comment=comment)

@@ -1,0 +1,111 @@
+"""IAM building blocks: partition-safe ARNs, grants, and policy documents with sorted, named statements.
+
+Every policy in the templates goes through ``policy_document`` so statements are ordered by Sid and Sids are
+unique; every ARN goes through ``arn`` so no partition, region or account is ever hard-coded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from awacs.aws import Action, Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
+from troposphere import AWSHelperFn, Sub
+
+POLICY_VERSION = "2012-10-17"
+
+
+def arn(service: str, resource: str, *, region: bool = True, account: bool = True) -> Sub:
+    """``arn:${AWS::Partition}:<service>:${AWS::Region}:${AWS::AccountId}:<resource>`` as an ``Fn::Sub``.
+
+    ``resource`` may itself use ``${...}`` references (parameters, pseudo parameters, policy variables
+    escaped as ``${!aws:...}``).
+    """
+    region_part = "${AWS::Region}" if region else ""
+    account_part = "${AWS::AccountId}" if account else ""
+    return Sub(f"arn:${{AWS::Partition}}:{service}:{region_part}:{account_part}:{resource}")
+
+
+def canonical(value: Any) -> str:
+    """A stable text form of a JSON value that may hold troposphere/awacs objects (for sorting and equality)."""
+    return json.dumps(value, sort_keys=True, default=_encode)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, AWSHelperFn):
+        return value.to_dict()
+    if hasattr(value, "JSONrepr"):
+        return value.JSONrepr()
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    raise TypeError(f"cannot render {type(value).__name__} as JSON")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Permission a component needs: ``actions`` on ``resources``, named ``sid`` in the resulting policy."""
+
+    sid: str
+    actions: tuple[Action, ...]
+    resources: tuple[Any, ...]
+    condition: Condition | None = None
+
+    def __post_init__(self) -> None:
+        if not self.sid.isalnum():
+            raise ValueError(f"Sid {self.sid!r} must be alphanumeric")
+        for action in self.actions:
+            name = action.JSONrepr()
+            if "*" in name:
+                raise ValueError(f"Grant {self.sid}: wildcard action {name!r} is not allowed")
+
+    def statement(self) -> Statement:
+        actions = sorted(self.actions, key=lambda a: a.JSONrepr())
+        resources = sorted(self.resources, key=canonical)
+        extra = {"Condition": self.condition} if self.condition is not None else {}
+        return Statement(Sid=self.sid, Effect=Allow, Action=actions, Resource=resources, **extra)
+
+
+def merge_grants(grants: Iterable[Grant]) -> tuple[Grant, ...]:
+    """Drop exact repeats (two tasks invoking one function) and refuse one Sid meaning two things."""
+    by_sid: dict[str, Grant] = {}
+    for grant in grants:
+        seen = by_sid.get(grant.sid)
+        if seen is None:
+            by_sid[grant.sid] = grant
+        elif canonical(seen.statement()) != canonical(grant.statement()):
+            raise ValueError(f"two different grants share the Sid {grant.sid!r}")
+    return tuple(by_sid[sid] for sid in sorted(by_sid))
+
+
+def policy_document(statements: Sequence[Statement]) -> PolicyDocument:
+    """A policy document whose statements are sorted by Sid; every statement must have a unique Sid."""
+    sids: list[str] = [statement.properties.get("Sid") or "" for statement in statements]
+    if not all(sids):
+        raise ValueError("every policy statement needs a Sid")
+    duplicates = sorted({sid for sid in sids if sids.count(sid) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate Sids in one policy: {duplicates}")
+    ordered = sorted(statements, key=lambda statement: statement.properties["Sid"])
+    return PolicyDocument(Version=POLICY_VERSION, Statement=ordered)
+
+
+def grants_document(grants: Iterable[Grant]) -> PolicyDocument:
+    """The identity policy that carries ``grants``."""
+    return policy_document([grant.statement() for grant in merge_grants(grants)])
+
+
+def service_trust(service: str, *, source_arn: Any | None = None) -> PolicyDocument:
+    """Trust policy for an AWS service principal, confined to this account (confused-deputy protection)."""
+    conditions: list[Any] = [StringEquals("aws:SourceAccount", Sub("${AWS::AccountId}"))]
+    if source_arn is not None:
+        conditions.append(ArnLike("aws:SourceArn", source_arn))
+    statement = Statement(
+        Sid="TrustedService",
+        Effect=Allow,
+        Principal=Principal("Service", service),
+        Action=[Action("sts", "AssumeRole")],
+        Condition=Condition(conditions),
+    )
+    return policy_document([statement])

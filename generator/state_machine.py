@@ -1,0 +1,118 @@
+"""The patch-run state machine, its log group and its role (derived from the tasks in the workflow graph)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from awacs.aws import Action
+from troposphere import GetAtt, Ref, Template
+from troposphere.iam import Policy, Role
+from troposphere.logs import LogGroup
+from troposphere.stepfunctions import (
+    CloudWatchLogsLogGroup,
+    LogDestination,
+    LoggingConfiguration,
+    StateMachine,
+    TracingConfiguration,
+)
+
+from generator import naming
+from generator.asl.graph import StateMachineDefinition
+from generator.encryption import EncryptionRefs
+from generator.iam import Grant, arn, grants_document, service_trust
+from generator.parameters import HubParameters
+from generator.retention import retained
+
+STATE_MACHINE_NAME_SUFFIX = "-patch-run"
+
+# Step Functions delivers logs through CloudWatch Logs' vended-log APIs, which have no resource-level
+# permissions; AWS documents "*" for them.
+LOG_DELIVERY = Grant(
+    sid="DeliverExecutionLogs",
+    actions=tuple(
+        Action("logs", name)
+        for name in (
+            "CreateLogDelivery",
+            "DeleteLogDelivery",
+            "DescribeLogGroups",
+            "DescribeResourcePolicies",
+            "GetLogDelivery",
+            "ListLogDeliveries",
+            "PutResourcePolicy",
+            "UpdateLogDelivery",
+        )
+    ),
+    resources=("*",),
+)
+TRACING = Grant(
+    sid="WriteTraces",
+    actions=tuple(
+        Action("xray", name)
+        for name in ("GetSamplingRules", "GetSamplingTargets", "PutTelemetryRecords", "PutTraceSegments")
+    ),
+    resources=("*",),
+)
+
+
+@dataclass(frozen=True)
+class StateMachineRefs:
+    state_machine: StateMachine
+    role: Role
+    log_group: LogGroup
+    definition: StateMachineDefinition
+
+
+def add_state_machine(
+    template: Template,
+    parameters: HubParameters,
+    encryption: EncryptionRefs,
+    definition: StateMachineDefinition,
+) -> StateMachineRefs:
+    """A Standard state machine: logs without execution data (task tokens live there), X-Ray tracing on."""
+    name = naming.prefixed(STATE_MACHINE_NAME_SUFFIX)
+    log_group = template.add_resource(
+        retained(
+            LogGroup(
+                "PatchRunLogGroup",
+                # The /aws/vendedlogs/ prefix keeps the log group's resource policy small (AWS guidance).
+                LogGroupName=naming.prefixed(STATE_MACHINE_NAME_SUFFIX, before="/aws/vendedlogs/states/"),
+                RetentionInDays=Ref(parameters.log_retention_days),
+                KmsKeyId=encryption.key_arn,
+            )
+        )
+    )
+    role = template.add_resource(
+        Role(
+            "PatchRunStateMachineRole",
+            Description="Assumed by the patch-run state machine; permissions derived from its tasks.",
+            AssumeRolePolicyDocument=service_trust(
+                "states.amazonaws.com",
+                source_arn=arn("states", f"stateMachine:${{NamePrefix}}{STATE_MACHINE_NAME_SUFFIX}"),
+            ),
+            Policies=[
+                Policy(
+                    PolicyName="patch-run",
+                    PolicyDocument=grants_document((*definition.grants(), LOG_DELIVERY, TRACING)),
+                )
+            ],
+        )
+    )
+    state_machine = template.add_resource(
+        StateMachine(
+            "PatchRunStateMachine",
+            StateMachineName=name,
+            StateMachineType="STANDARD",
+            RoleArn=GetAtt(role, "Arn"),
+            Definition=definition.to_asl(),
+            DefinitionSubstitutions=definition.substitutions(),
+            LoggingConfiguration=LoggingConfiguration(
+                Level=Ref(parameters.state_machine_log_level),
+                IncludeExecutionData=False,
+                Destinations=[
+                    LogDestination(CloudWatchLogsLogGroup=CloudWatchLogsLogGroup(LogGroupArn=GetAtt(log_group, "Arn")))
+                ],
+            ),
+            TracingConfiguration=TracingConfiguration(Enabled=True),
+        )
+    )
+    return StateMachineRefs(state_machine, role, log_group, definition)

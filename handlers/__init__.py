@@ -1,0 +1,1 @@
+"""Lambda handlers of the patch orchestrator hub (packaged as one zip)."""

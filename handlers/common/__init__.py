@@ -1,0 +1,1 @@
+"""Code shared by the handlers, and the conventions the generator and the handlers must agree on."""

@@ -1,0 +1,36 @@
+"""Names the hub, the spoke and the handlers must agree on.
+
+The generator renders these into CloudFormation (with ``${NamePrefix}``/``${AWS::Region}`` references) and the
+handlers format them with real values, so one edit here changes both sides together.
+"""
+
+from __future__ import annotations
+
+DEFAULT_NAME_PREFIX = "patch-orchestrator"
+
+# The tag an instance must carry before any spoke role may send it a command. IAM condition keys cannot be
+# CloudFormation parameters (they are JSON object keys), so this is fixed at build time: change it here.
+PATCH_TAG_KEY = "PatchGroup"
+
+# IAM is global but SSM documents are regional: one spoke role per (account, region) keeps the region in
+# every resource ARN the role can touch, and lets one StackSet deploy it to many regions of one account.
+SPOKE_ROLE_NAME = "{prefix}-spoke-{region}"
+
+# Hub roles that may assume spoke roles. Spoke trust policies admit exactly this name pattern.
+HUB_FLEET_ROLE_NAME = "{prefix}-hub-fleet-{purpose}"
+
+# The command document the spoke owns for pre-patch snapshots (fixed content; no arbitrary shell).
+SNAPSHOT_DOCUMENT_NAME = "{prefix}-PrePatchSnapshot"
+
+PATCH_DOCUMENT_NAME = "AWS-RunPatchBaseline"
+
+
+def spoke_role_arn(*, partition: str, account_id: str, region: str, prefix: str = DEFAULT_NAME_PREFIX) -> str:
+    """The ARN of the spoke role the hub assumes to work in ``account_id``/``region``."""
+    name = SPOKE_ROLE_NAME.format(prefix=prefix, region=region)
+    return f"arn:{partition}:iam::{account_id}:role/{name}"
+
+
+def snapshot_document_name(prefix: str = DEFAULT_NAME_PREFIX) -> str:
+    """The spoke's pre-patch snapshot document name."""
+    return SNAPSHOT_DOCUMENT_NAME.format(prefix=prefix)
