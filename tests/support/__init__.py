@@ -1,0 +1,1 @@
+"""Test-only helpers: resolving CloudFormation values offline and running the generated workflow in moto."""
