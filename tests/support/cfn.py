@@ -25,14 +25,16 @@ def committed_template(root: Path, name: str) -> dict[str, Any]:
 
 
 def resolve(value: Any, names: Mapping[str, Any]) -> Any:
-    """Replace ``Fn::Sub``/``Ref`` whose names are all in ``names`` (pseudo parameters included).
+    """Replace ``Fn::Sub`` (both forms) and ``Ref`` whose names are all in ``names`` (pseudo parameters included).
 
     Raises KeyError for an unknown name so a test never runs a half-resolved definition.
     """
     lookup = {**PSEUDO_PARAMETERS, **names}
     if isinstance(value, dict):
-        if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
-            return _substitute(value["Fn::Sub"], lookup)
+        if set(value) == {"Fn::Sub"}:
+            text, variables = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
+            local = {name: resolve(item, names) for name, item in variables.items()}
+            return _substitute(text, {**lookup, **local})
         if set(value) == {"Ref"}:
             return lookup[value["Ref"]]
         return {key: resolve(item, names) for key, item in value.items()}

@@ -55,8 +55,11 @@ def test_run_id_already_recorded_is_refused_and_the_record_is_kept(hub: HubWorkf
     assert result["status"] == "FAILED"
     assert result["error"] == "RunAlreadyExists"
     assert hub.run_record("once-only") == earlier
-    entered = [event["stateEnteredEventDetails"]["name"] for event in hub.history(result["executionArn"])
-               if "stateEnteredEventDetails" in event]
+    entered = [
+        event["stateEnteredEventDetails"]["name"]
+        for event in hub.history(result["executionArn"])
+        if "stateEnteredEventDetails" in event
+    ]
     assert "Waves" not in entered
 
 
@@ -67,6 +70,9 @@ def test_unusable_run_table_fails_the_run_with_the_service_error(hub: HubWorkflo
 
     assert result["status"] == "FAILED"
     assert result["error"] == "DynamoDB.ResourceNotFoundException"
-    entered = [event["stateEnteredEventDetails"]["name"] for event in hub.history(result["executionArn"])
-               if "stateEnteredEventDetails" in event]
+    entered = [
+        event["stateEnteredEventDetails"]["name"]
+        for event in hub.history(result["executionArn"])
+        if "stateEnteredEventDetails" in event
+    ]
     assert entered == ["RecordRunStarted", "RecordRunFailed", "RunFailed"]

@@ -1,0 +1,93 @@
+"""Task helpers bring their IAM and retries; the state machine role is the union of what its tasks need."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from troposphere import GetAtt, Ref
+
+from generator.asl.chain import chain
+from generator.asl.graph import GraphError, StateMachineDefinition
+from generator.asl.states import Map, Succeed
+from generator.asl.tasks import (
+    LAMBDA_TRANSIENT_ERRORS,
+    FunctionTarget,
+    TableTarget,
+    dynamodb_put_item,
+    lambda_invoke,
+    lambda_invoke_wait_for_token,
+)
+from generator.iam import canonical
+
+VALIDATE = FunctionTarget("ValidateRun", GetAtt("ValidateRunFunction", "Arn"))
+APPROVAL = FunctionTarget("RequestApproval", GetAtt("RequestApprovalFunction", "Arn"))
+TABLE = TableTarget("RunTable", Ref("PatchRunsTable"), GetAtt("PatchRunsTable", "Arn"))
+
+
+def rendered(value: object) -> Any:
+    """The JSON CloudFormation would receive."""
+    return json.loads(canonical(value))
+
+
+def test_lambda_invoke_retries_transient_lambda_errors_with_full_jitter() -> None:
+    task = lambda_invoke("ValidateRun", VALIDATE)
+    (retry,) = rendered(task.to_asl())["Retry"]
+
+    assert retry["ErrorEquals"] == list(LAMBDA_TRANSIENT_ERRORS)
+    assert retry["JitterStrategy"] == "FULL"
+    assert retry["MaxDelaySeconds"] > 0
+    assert retry["BackoffRate"] > 1
+
+
+def test_lambda_invoke_refers_to_the_function_through_a_substitution() -> None:
+    asl = rendered(lambda_invoke("ValidateRun", VALIDATE).to_asl())
+
+    assert asl["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:states:::lambda:invoke"}
+    assert asl["Parameters"]["FunctionName"] == "${ValidateRunFunctionArn}"
+
+
+def test_lambda_invoke_grants_invoke_on_the_function_and_its_versions_only() -> None:
+    (grant,) = lambda_invoke("ValidateRun", VALIDATE).grants
+    statement = rendered(grant.statement())
+
+    assert statement["Action"] == ["lambda:InvokeFunction"]
+    assert statement["Resource"] == [
+        {"Fn::GetAtt": ["ValidateRunFunction", "Arn"]},
+        {"Fn::Sub": ["${Arn}:*", {"Arn": {"Fn::GetAtt": ["ValidateRunFunction", "Arn"]}}]},
+    ]
+
+
+def test_wait_for_token_task_passes_the_token_and_has_a_timeout() -> None:
+    task = lambda_invoke_wait_for_token("RequestApproval", APPROVAL, timeout_seconds=3600, payload={"wave.$": "$.wave"})
+    asl = rendered(task.to_asl())
+
+    assert asl["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:states:::lambda:invoke.waitForTaskToken"}
+    assert asl["Parameters"]["Payload"] == {"wave.$": "$.wave", "taskToken.$": "$$.Task.Token"}
+    assert asl["TimeoutSeconds"] == 3600
+
+
+def test_role_grants_are_collected_from_nested_scopes_and_deduplicated() -> None:
+    inner = chain(lambda_invoke("ValidateAgain", VALIDATE)).close().graph()
+    body = chain(
+        lambda_invoke("ValidateRun", VALIDATE),
+        Map("Waves", inner, items_path="$.waves"),
+        dynamodb_put_item("RecordRun", TABLE, item={"pk": {"S": "x"}}),
+        Succeed("Done"),
+    )
+    definition = StateMachineDefinition(body.graph(), comment="t", timeout_seconds=60)
+
+    assert [grant.sid for grant in definition.grants()] == ["InvokeValidateRunFunction", "PutItemRunTable"]
+    assert definition.substitutions() == {
+        "RunTableName": Ref("PatchRunsTable"),
+        "ValidateRunFunctionArn": GetAtt("ValidateRunFunction", "Arn"),
+    }
+
+
+def test_one_substitution_key_bound_to_two_values_is_refused() -> None:
+    other = FunctionTarget("ValidateRun", GetAtt("SomeOtherFunction", "Arn"))
+    body = chain(lambda_invoke("First", VALIDATE), lambda_invoke("Second", other), Succeed("Done"))
+
+    with pytest.raises(GraphError, match="ValidateRunFunctionArn"):
+        StateMachineDefinition(body.graph(), comment="t", timeout_seconds=60)

@@ -1,0 +1,130 @@
+"""The hub skeleton: a Standard, logged, traced state machine whose role comes from its workflow graph."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from generator.asl.tasks import LAMBDA_TRANSIENT_ERRORS
+from generator.hub import build_hub
+from generator.iam import canonical
+from tests.support.cfn import generated_template
+from tests.support.policies import as_list
+
+
+@pytest.fixture(scope="module")
+def hub() -> dict[str, Any]:
+    return generated_template("hub.json")
+
+
+@pytest.fixture(scope="module")
+def state_machine(hub: dict[str, Any]) -> dict[str, Any]:
+    return hub["Resources"]["PatchRunStateMachine"]["Properties"]
+
+
+def all_tasks(scope: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for name, state in scope["States"].items():
+        if state["Type"] == "Task":
+            found.append((name, state))
+        if state["Type"] == "Map":
+            found += all_tasks(state["ItemProcessor"])
+        for branch in state.get("Branches", []):
+            found += all_tasks(branch)
+    return found
+
+
+def test_state_machine_is_standard_with_an_asl_object(state_machine: dict[str, Any]) -> None:
+    assert state_machine["StateMachineType"] == "STANDARD"
+    assert isinstance(state_machine["Definition"], dict)
+    assert "DefinitionString" not in state_machine
+    assert state_machine["Definition"]["TimeoutSeconds"] > 0
+
+
+def test_execution_data_is_never_logged(hub: dict[str, Any], state_machine: dict[str, Any]) -> None:
+    logging = state_machine["LoggingConfiguration"]
+    (destination,) = logging["Destinations"]
+    log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    log_group = hub["Resources"][log_group_id]["Properties"]
+
+    assert logging["IncludeExecutionData"] is False
+    assert logging["Level"] == {"Ref": "StateMachineLogLevel"}
+    assert set(hub["Parameters"]["StateMachineLogLevel"]["AllowedValues"]) <= {"ALL", "ERROR", "FATAL"}
+    assert log_group["LogGroupName"]["Fn::Sub"].startswith("/aws/vendedlogs/states/")
+    assert log_group["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+    assert "KmsKeyId" in log_group
+
+
+def test_tracing_is_on(state_machine: dict[str, Any]) -> None:
+    assert state_machine["TracingConfiguration"] == {"Enabled": True}
+
+
+def test_every_substitution_in_the_definition_is_declared(state_machine: dict[str, Any]) -> None:
+    text = json.dumps(state_machine["Definition"])
+    for key in state_machine["DefinitionSubstitutions"]:
+        assert "${" + key + "}" in text
+    used = {part.split("}")[0] for part in text.split("${")[1:] if not part.startswith("AWS::")}
+    assert used == set(state_machine["DefinitionSubstitutions"])
+
+
+def test_every_task_retries_transient_errors_with_jitter_and_catches(state_machine: dict[str, Any]) -> None:
+    tasks = all_tasks(state_machine["Definition"])
+    assert tasks
+    for name, task in tasks:
+        assert any(rule.get("JitterStrategy") == "FULL" and rule.get("MaxDelaySeconds") for rule in task["Retry"]), name
+        assert task.get("Catch"), f"{name} has no Catch"
+        if "lambda:invoke" in task["Resource"]["Fn::Sub"]:
+            assert any(set(LAMBDA_TRANSIENT_ERRORS) <= set(rule["ErrorEquals"]) for rule in task["Retry"]), name
+
+
+def test_role_is_derived_from_the_workflow_graph(hub: dict[str, Any]) -> None:
+    built = build_hub()
+    role = hub["Resources"]["PatchRunStateMachineRole"]["Properties"]
+    (policy,) = role["Policies"]
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+
+    for grant in built.workflow.grants():
+        assert statements[grant.sid] == json.loads(canonical(grant.statement()))
+    fixed = {"DeliverExecutionLogs", "WriteTraces"}
+    assert set(statements) == {grant.sid for grant in built.workflow.grants()} | fixed
+    for sid, statement in statements.items():
+        if "*" in as_list(statement["Resource"]):
+            assert sid in fixed, f"{sid} uses Resource '*'"
+
+
+def test_role_trusts_only_step_functions_in_this_account(hub: dict[str, Any]) -> None:
+    role = hub["Resources"]["PatchRunStateMachineRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+
+    assert trust["Principal"] == {"Service": "states.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Fn::Sub": "${AWS::AccountId}"}}
+    assert "stateMachine:${NamePrefix}-patch-run" in trust["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"]
+
+
+def test_run_table_is_durable_encrypted_and_expiring(hub: dict[str, Any]) -> None:
+    table = hub["Resources"]["PatchRunsTable"]["Properties"]
+
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["DeletionProtectionEnabled"] is True
+    assert table["SSESpecification"] == {
+        "KMSMasterKeyId": {"Fn::GetAtt": ["HubKey", "Arn"]},
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+    }
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
+
+
+def test_hub_key_rotates_and_scopes_the_logs_service(hub: dict[str, Any]) -> None:
+    key = hub["Resources"]["HubKey"]["Properties"]
+    statements = {s["Sid"]: s for s in key["KeyPolicy"]["Statement"]}
+
+    assert key["EnableKeyRotation"] is True
+    logs = statements["CloudWatchLogsForThisAccountsLogGroups"]
+    assert "kms:EncryptionContext:aws:logs:arn" in logs["Condition"]["ArnLike"]
+    for statement in statements.values():
+        assert statement["Principal"] != "*"
+        assert statement["Principal"] != {"AWS": "*"}
