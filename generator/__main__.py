@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from generator import parameter_files
 from generator.build import REGENERATE, artifacts, stale, write
 
 DIFF_LINES_SHOWN = 60
@@ -44,6 +45,26 @@ def build(output_dir: Path, check: bool) -> None:
     for path in written:
         click.echo(f"wrote {path}")
     click.echo(f"{len(generated)} files in {output_dir}/ ({len(written)} changed)")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Check parameter files (default: parameters/*.json) against the templates they deploy."""
+    paths = files or tuple(sorted(Path("parameters").glob("*.json")))
+    if not paths:
+        raise click.ClickException("no parameter files given and none found in parameters/")
+    failures = 0
+    for path in paths:
+        try:
+            loaded = parameter_files.load(path)
+        except parameter_files.ParameterFileError as error:
+            failures += 1
+            click.echo(str(error), err=True)
+        else:
+            click.echo(f"{path}: ok ({len(loaded.parameters)} parameters for {loaded.template_path.name})")
+    if failures:
+        raise click.ClickException(f"{failures} of {len(paths)} parameter files refused")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ def test_output_holds_only_generated_files() -> None:
 
 def test_rendering_is_sorted_indented_and_newline_terminated() -> None:
     for artifact in artifacts():
-        assert artifact.content.endswith("\n") and not artifact.content.endswith("\n\n"), artifact.name
+        assert artifact.content.endswith("\n"), artifact.name
+        assert not artifact.content.endswith("\n\n"), artifact.name
     hub = next(artifact.content for artifact in artifacts() if artifact.name == "hub.json")
     assert hub.startswith('{\n  "AWSTemplateFormatVersion": "2010-09-09",\n  "Description"')
 
