@@ -1,0 +1,130 @@
+"""boto3 clients, created lazily and cached: hub clients per service, spoke clients per (run, account, region).
+
+Spoke clients run on credentials from ``sts:AssumeRole`` into the spoke role, with the ExternalId and the run id
+as SourceIdentity (so the spoke's CloudTrail names the run). Credentials are renewed before they expire.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from handlers.common.conventions import spoke_role_arn
+from handlers.common.errors import SpokeAccessDenied, TransientAwsError
+
+# Adaptive mode retries throttling with client-side rate limiting: the first line of defence against SSM/EC2
+# throttling; what still fails surfaces as TransientAwsError and the state machine retries with backoff.
+RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=5, read_timeout=30)
+RENEW_BEFORE = timedelta(minutes=10)
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+
+
+def is_transient(error: ClientError) -> bool:
+    """Throttling and server-side failures: worth another attempt later."""
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return code in THROTTLING_CODES or status >= 500
+
+
+@dataclass(frozen=True)
+class _Assumed:
+    session: boto3.Session
+    expires: datetime
+
+
+class Clients:
+    """The AWS clients a handler uses; pass a fake in unit tests, or use moto."""
+
+    def __init__(
+        self,
+        *,
+        name_prefix: str,
+        partition: str,
+        external_id: Callable[[], str],
+        hub_region: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._name_prefix = name_prefix
+        self._partition = partition
+        self._external_id = external_id
+        self._hub_region = hub_region
+        self._clock = clock
+        self._lock = threading.RLock()  # spoke() calls hub() while holding it
+        self._hub_clients: dict[str, Any] = {}
+        self._assumed: dict[tuple[str, str, str], _Assumed] = {}
+        self._spoke_clients: dict[tuple[str, str, str, str], tuple[datetime, Any]] = {}
+
+    def hub(self, service: str) -> Any:
+        """A client for ``service`` in the hub account and region."""
+        with self._lock:
+            if service not in self._hub_clients:
+                self._hub_clients[service] = boto3.client(service, region_name=self._hub_region, config=RETRY_CONFIG)
+            return self._hub_clients[service]
+
+    def spoke(self, service: str, *, account_id: str, region: str, run_id: str) -> Any:
+        """A client for ``service`` acting as the spoke role of ``account_id`` in ``region``."""
+        key = (run_id, account_id, region)
+        with self._lock:
+            assumed = self._assumed.get(key)
+            if assumed is None or assumed.expires - RENEW_BEFORE <= self._clock():
+                assumed = self._assume(account_id=account_id, region=region, run_id=run_id)
+                self._assumed[key] = assumed
+            cached = self._spoke_clients.get((*key, service))
+            if cached is None or cached[0] != assumed.expires:
+                cached = (assumed.expires, assumed.session.client(service, config=RETRY_CONFIG))
+                self._spoke_clients[(*key, service)] = cached
+            return cached[1]
+
+    def _assume(self, *, account_id: str, region: str, run_id: str) -> _Assumed:
+        role_arn = spoke_role_arn(
+            partition=self._partition, account_id=account_id, region=region, prefix=self._name_prefix
+        )
+        # The hub's regional STS endpoint: a patch run does not depend on us-east-1.
+        sts = self.hub("sts")
+        try:
+            response = sts.assume_role(
+                RoleArn=role_arn,
+                RoleSessionName=f"patch-{run_id}"[:64],
+                ExternalId=self._external_id(),
+                SourceIdentity=run_id[:64],
+                DurationSeconds=3600,
+            )
+        except ClientError as error:
+            if is_transient(error):
+                raise TransientAwsError(f"assume {role_arn}: {error}") from error
+            raise SpokeAccessDenied(
+                f"cannot assume {role_arn}: {error.response['Error'].get('Message', error)}"
+            ) from None
+        credentials = response["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=region,
+        )
+        expires = credentials["Expiration"]
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        return _Assumed(session, expires)

@@ -1,0 +1,77 @@
+"""Typed errors the handlers raise. Their class names are the error names the state machine's Retry and Catch
+match on (Lambda reports an unhandled exception as ``errorType`` = class name), so the generator imports these
+classes instead of spelling the names again.
+"""
+
+from __future__ import annotations
+
+
+class OrchestratorError(Exception):
+    """Base of every error a handler raises on purpose."""
+
+    @classmethod
+    def error_name(cls) -> str:
+        """The name Step Functions sees (``$.error.Error``)."""
+        return cls.__name__
+
+
+# Retried by the state machine with backoff.
+
+
+class TransientAwsError(OrchestratorError):
+    """Throttling or a 5xx from an AWS API that outlasted the SDK's own retries."""
+
+
+# Caught and recorded; never retried.
+
+
+class InvalidRunDocument(OrchestratorError):
+    """The run document breaks the schema or a rule; the message names the field."""
+
+
+class InvalidEvent(OrchestratorError):
+    """A handler received an event without a field it needs (a workflow wiring bug)."""
+
+
+class RunAlreadyExists(OrchestratorError):
+    """A run with this id has already been recorded; a second start must not patch again."""
+
+
+class SpokeAccessDenied(OrchestratorError):
+    """The hub could not assume the spoke role (missing role, wrong ExternalId, trust mismatch)."""
+
+
+class CommandRejected(OrchestratorError):
+    """SSM refused to send the command (invalid document, target or parameter)."""
+
+
+class CommandDeadlineExceeded(OrchestratorError):
+    """The command did not finish before the run's deadline; it was cancelled."""
+
+
+class FailureBudgetExceeded(OrchestratorError):
+    """A wave's failed or unreachable share exceeded its budget; later waves must not start."""
+
+
+class TargetsUnrecorded(OrchestratorError):
+    """Some targets of a wave have no record; the wave cannot be judged, so later waves must not start."""
+
+
+class ApprovalNotConfigured(OrchestratorError):
+    """A wave requires approval but this hub has no approval channel; the run halts before patching it."""
+
+
+RETRYABLE = (TransientAwsError,)
+HALTING = (FailureBudgetExceeded, TargetsUnrecorded, ApprovalNotConfigured)
+ALL_ERRORS = (
+    TransientAwsError,
+    InvalidRunDocument,
+    InvalidEvent,
+    RunAlreadyExists,
+    SpokeAccessDenied,
+    CommandRejected,
+    CommandDeadlineExceeded,
+    FailureBudgetExceeded,
+    TargetsUnrecorded,
+    ApprovalNotConfigured,
+)

@@ -1,0 +1,51 @@
+"""Vocabulary of instance and command states, shared by the fleet-facing handlers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SNAPSHOT = "snapshot"
+PATCH = "patch"
+PHASES = (SNAPSHOT, PATCH)
+
+# ListCommands statuses.
+COMMAND_IN_PROGRESS = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
+COMMAND_TERMINAL = frozenset({"Success", "Cancelled", "Failed", "TimedOut"})
+
+# Per-instance invocation statuses.
+INVOCATION_SUCCESS = "Success"
+INVOCATION_IN_PROGRESS = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
+
+# The step names inside the spoke's snapshot document (one per platform, chosen by precondition).
+SNAPSHOT_PLUGIN = {"linux": "LinuxSnapshot", "windows": "WindowsSnapshot"}
+
+# GetCommandInvocation returns at most this many characters of output; longer output is cut.
+OUTPUT_LIMIT = 24_000
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """Seconds to wait before the first poll (about how long the work takes), then between polls."""
+
+    first: int
+    then: int
+
+
+SCHEDULES = {
+    SNAPSHOT: PollSchedule(first=20, then=10),
+    ("patch", "Install"): PollSchedule(first=600, then=60),
+    ("patch", "Scan"): PollSchedule(first=120, then=30),
+}
+
+# Delivery timeout for SendCommand: an instance that has not picked the command up by then is DeliveryTimedOut.
+DELIVERY_TIMEOUT_SECONDS = 600
+SNAPSHOT_DEADLINE_MINUTES = 15
+
+
+def schedule(phase: str, operation: str) -> PollSchedule:
+    return SCHEDULES[SNAPSHOT] if phase == SNAPSHOT else SCHEDULES[(PATCH, operation)]
+
+
+def platform_of(platform_type: str | None) -> str:
+    """``linux`` or ``windows`` from an EC2 ``Platform`` / SSM ``PlatformType`` value."""
+    return "windows" if (platform_type or "").lower() == "windows" else "linux"

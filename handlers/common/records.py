@@ -1,0 +1,121 @@
+"""The run table's keys (see docs/architecture.md) and DynamoDB item conversion.
+
+| pk            | sk                                      | item                         |
+| RUN#<runId>   | META                                    | the run                      |
+| RUN#<runId>   | WAVE#<nn>                               | one wave                     |
+| RUN#<runId>   | TARGET#<nn>#<account>#<region>          | one account x region target  |
+| RUN#<runId>   | CMD#<nn>#<account>#<region>#<phase>     | command ledger               |
+| RUN#<runId>   | INSTANCE#<account>#<region>#<instance>  | one instance, every phase    |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from handlers.common.errors import RunAlreadyExists
+
+META = "META"
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+def run_pk(run_id: str) -> str:
+    return f"RUN#{run_id}"
+
+
+def wave_sk(wave_index: int) -> str:
+    return f"WAVE#{wave_index:02d}"
+
+
+def target_sk(wave_index: int, account_id: str, region: str) -> str:
+    return f"TARGET#{wave_index:02d}#{account_id}#{region}"
+
+
+def command_sk(wave_index: int, account_id: str, region: str, phase: str) -> str:
+    return f"CMD#{wave_index:02d}#{account_id}#{region}#{phase}"
+
+
+def instance_sk(account_id: str, region: str, instance_id: str = "") -> str:
+    """An instance's sort key; with no ``instance_id``, the prefix of a target's instances."""
+    return f"INSTANCE#{account_id}#{region}#{instance_id}"
+
+
+def key(run_id: str, sort_key: str) -> dict[str, Any]:
+    return {"pk": {"S": run_pk(run_id)}, "sk": {"S": sort_key}}
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Python values (ints, strings, dicts, lists, bools) as a DynamoDB item."""
+    return {name: _SERIALIZER.serialize(_decimals(value)) for name, value in values.items()}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as plain Python values (numbers as int or float)."""
+    return {name: _plain(_DESERIALIZER.deserialize(value)) for name, value in item.items()}
+
+
+def expires_at(now: datetime, retention_days: int) -> int:
+    """TTL value (epoch seconds) for items written ``now``."""
+    return int((now + timedelta(days=retention_days)).timestamp())
+
+
+def iso(moment: datetime) -> str:
+    """``2026-12-08T10:00:00Z``: how every time is stored."""
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    """The inverse of ``iso``."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def query_prefix(dynamodb: Any, table: str, run_id: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """Every item of a run whose sort key starts with ``prefix``, all pages, consistent reads."""
+    paginator = dynamodb.get_paginator("query")
+    pages = paginator.paginate(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues={":pk": {"S": run_pk(run_id)}, ":prefix": {"S": prefix}},
+        ConsistentRead=True,
+    )
+    for page in pages:
+        for item in page["Items"]:
+            yield from_item(item)
+
+
+def put_new(dynamodb: Any, table: str, item: Mapping[str, Any], *, exists: Exception) -> None:
+    """Put ``item`` only if its key is free; raise ``exists`` otherwise."""
+    try:
+        dynamodb.put_item(TableName=table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        raise exists from None
+
+
+def create_run(dynamodb: Any, table: str, item: Mapping[str, Any]) -> None:
+    """The run's META item, once per run id."""
+    put_new(dynamodb, table, item, exists=RunAlreadyExists(f"run {item['pk']} has already been started"))
+
+
+def _decimals(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _decimals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decimals(v) for v in value]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_plain(v) for v in value]
+    return value

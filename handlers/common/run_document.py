@@ -1,0 +1,152 @@
+"""Validate and normalise a run document against ``run_document.schema.json`` (the single definition).
+
+Used by the ValidateRun Lambda and by ``python -m generator check-run``. Every refusal names the field, e.g.
+``waves[1].maxConcurrency: must match pattern ...``; nothing about a refused document reaches any instance.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+import fastjsonschema
+
+from handlers.common.errors import InvalidRunDocument
+from handlers.common.regions import KNOWN_REGIONS
+
+MAX_DOCUMENT_BYTES = 128 * 1024
+MAX_TARGETS_PER_RUN = 20_000
+# Fixed namespace: the snapshot id of a run is the same wherever and whenever it is computed.
+SNAPSHOT_NAMESPACE = uuid.UUID("5b0d7f4e-2f4c-4a55-9a53-6c1f0e3f6a10")
+
+
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The run document JSON Schema."""
+    text = resources.files("handlers.common").joinpath("run_document.schema.json").read_text(encoding="utf-8")
+    return dict(json.loads(text))
+
+
+@functools.cache
+def _validator() -> Any:
+    return fastjsonschema.compile(schema())
+
+
+def digest(document: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON form: identifies exactly what was run."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def snapshot_id(run_id: str) -> str:
+    """AWS-RunPatchBaseline SnapshotId for a run: every instance of the run shares one baseline snapshot."""
+    return str(uuid.uuid5(SNAPSHOT_NAMESPACE, run_id))
+
+
+def normalise(document: Any, *, run_id: str, default_concurrency: Mapping[str, int]) -> dict[str, Any]:
+    """Check ``document`` and return the run as the workflow uses it; raise ``InvalidRunDocument`` naming the field."""
+    if not isinstance(document, dict):
+        raise InvalidRunDocument(f"(document): must be a JSON object, got {type(document).__name__}")
+    size = len(json.dumps(document).encode("utf-8"))
+    if size > MAX_DOCUMENT_BYTES:
+        raise InvalidRunDocument(f"(document): {size} bytes is over the {MAX_DOCUMENT_BYTES}-byte limit")
+    try:
+        _validator()(document)
+    except fastjsonschema.JsonSchemaValueException as error:
+        raise InvalidRunDocument(_describe(error)) from None
+    _check_rules(document, run_id)
+    defaults = _defaults()
+    concurrency = {**default_concurrency, **document.get("concurrency", {})}
+    waves = [_normalise_wave(index, wave, defaults) for index, wave in enumerate(document["waves"])]
+    return {
+        "runId": run_id,
+        "documentDigest": digest(document),
+        "settings": {
+            "operation": document["operation"],
+            "rebootOption": document["rebootOption"],
+            "selector": document["selector"],
+            "preCollect": {"enabled": document.get("preCollect", {}).get("enabled", defaults["preCollect"])},
+            "patchTimeoutMinutes": document.get("patchTimeoutMinutes", defaults["patchTimeoutMinutes"]),
+            "snapshotId": snapshot_id(run_id),
+            "concurrency": concurrency,
+        },
+        "waves": waves,
+    }
+
+
+def _defaults() -> dict[str, Any]:
+    """Defaults as the schema declares them (so documentation and behaviour cannot disagree)."""
+    root = schema()
+    wave = root["definitions"]["wave"]["properties"]
+    budget = wave["failureBudget"]["properties"]
+    return {
+        "preCollect": root["properties"]["preCollect"]["properties"]["enabled"]["default"],
+        "patchTimeoutMinutes": root["properties"]["patchTimeoutMinutes"]["default"],
+        "maxConcurrency": wave["maxConcurrency"]["default"],
+        "maxErrors": wave["maxErrors"]["default"],
+        "failedPercent": budget["failedPercent"]["default"],
+        "unreachablePercent": budget["unreachablePercent"]["default"],
+    }
+
+
+def _normalise_wave(index: int, wave: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    budget = wave.get("failureBudget", {})
+    return {
+        "index": index,
+        "name": wave["name"],
+        "targets": wave["targets"],
+        "targetCount": sum(len(group["accounts"]) * len(group["regions"]) for group in wave["targets"]),
+        "maxConcurrency": wave.get("maxConcurrency", defaults["maxConcurrency"]),
+        "maxErrors": wave.get("maxErrors", defaults["maxErrors"]),
+        "approval": wave.get("approval", {"required": False}),
+        "failureBudget": {
+            "failedPercent": budget.get("failedPercent", defaults["failedPercent"]),
+            "unreachablePercent": budget.get("unreachablePercent", defaults["unreachablePercent"]),
+        },
+    }
+
+
+def _check_rules(document: Mapping[str, Any], run_id: str) -> None:
+    """Rules JSON Schema cannot express: unique wave names, each (account, region) once, known regions."""
+    if "runId" in document and document["runId"] != run_id:
+        raise InvalidRunDocument(f"runId: {document['runId']!r} differs from the execution name {run_id!r}")
+    wave_names: dict[str, int] = {}
+    targeted: dict[tuple[str, str], str] = {}
+    for wave_index, wave in enumerate(document["waves"]):
+        where = f"waves[{wave_index}]"
+        if wave["name"] in wave_names:
+            raise InvalidRunDocument(
+                f"{where}.name: {wave['name']!r} is already the name of waves[{wave_names[wave['name']]}]"
+            )
+        wave_names[wave["name"]] = wave_index
+        for group_index, group in enumerate(wave["targets"]):
+            for region_index, region in enumerate(group["regions"]):
+                if region not in KNOWN_REGIONS:
+                    raise InvalidRunDocument(
+                        f"{where}.targets[{group_index}].regions[{region_index}]: {region!r} is not a known AWS region"
+                    )
+            for account in group["accounts"]:
+                for region in group["regions"]:
+                    here = f"{where}.targets[{group_index}]"
+                    if (account, region) in targeted:
+                        raise InvalidRunDocument(
+                            f"{here}: account {account} in {region} is already targeted by {targeted[account, region]}"
+                        )
+                    targeted[account, region] = here
+    if len(targeted) > MAX_TARGETS_PER_RUN:
+        raise InvalidRunDocument(
+            f"waves: {len(targeted)} account-region targets is over the {MAX_TARGETS_PER_RUN} limit"
+        )
+
+
+def _describe(error: fastjsonschema.JsonSchemaValueException) -> str:
+    """``data.waves[0].name must match pattern ...`` -> ``waves[0].name: must match pattern ...``."""
+    name = str(error.name)
+    field = name.removeprefix("data").removeprefix(".") or "(document)"
+    detail = str(error.message).removeprefix(name).strip()
+    return f"{field}: {detail}"

@@ -1,0 +1,83 @@
+"""RecordTarget: close one account x region target; every instance ends with a final state.
+
+Event: ``{"runId", "waveIndex", "accountId", "region", "error"?: {"Error", "Cause"}}``. With ``error`` this is
+the failure path (a caught error anywhere in the target): instances without a patch result are recorded
+``NotPatched`` with the error as the reason, and the target is 500 unless some instance was patched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from handlers.common import outcomes, records
+from handlers.common.aws import Clients
+from handlers.common.events import Target, optional
+from handlers.common.runtime import Env, entry_point, logger, metrics
+
+CAUSE_LENGTH = 1000
+
+
+def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) -> dict[str, Any]:
+    target = Target.from_event(event)
+    run_id, account_id, region = target.run_id, target.account_id, target.region
+    error = optional(event, "error", dict, {})
+    error_text = _error_text(error)
+    dynamodb = clients.hub("dynamodb")
+
+    finals = []
+    for item in records.query_prefix(dynamodb, env.table_name, run_id, records.instance_sk(account_id, region)):
+        final = outcomes.instance_final(item, target_error=error_text)
+        finals.append(final)
+        if item.get("final") != final:
+            dynamodb.update_item(
+                TableName=env.table_name,
+                Key=records.key(run_id, item["sk"]),
+                UpdateExpression="SET #final = :final",
+                ExpressionAttributeNames={"#final": "final"},
+                ExpressionAttributeValues=records.to_item({":final": final}),
+            )
+    counts = outcomes.tally(finals)
+    outcome = outcomes.target_outcome(counts, errored=bool(error))
+    status = "ERRORED" if error else ("SKIPPED" if counts["total"] == 0 else "COMPLETED")
+    dynamodb.put_item(
+        TableName=env.table_name,
+        Item=records.to_item(
+            {
+                "pk": records.run_pk(run_id),
+                "sk": records.target_sk(target.wave_index, account_id, region),
+                "waveIndex": target.wave_index,
+                "accountId": account_id,
+                "region": region,
+                "status": status,
+                "outcome": outcome,
+                "counts": counts,
+                "error": error_text,
+                "recordedAt": records.iso(now),
+                "expiresAt": records.expires_at(now, env.retention_days),
+            }
+        ),
+    )
+    logger.info(
+        "target recorded",
+        extra={"accountId": account_id, "region": region, "status": status, "outcome": outcome, **counts},
+    )
+    metrics.add_metric(name=f"Targets{outcome}", unit=MetricUnit.Count, value=1)
+    return {"status": status, "outcome": outcome}
+
+
+def _error_text(error: dict[str, Any]) -> str:
+    if not error:
+        return ""
+    cause = str(error.get("Cause", ""))
+    # Lambda errors arrive as a JSON document in Cause; keep the message, not the stack trace.
+    with contextlib.suppress(ValueError, AttributeError):
+        cause = str(json.loads(cause).get("errorMessage", cause))
+    return f"{error.get('Error', 'Error')}: {cause}"[:CAUSE_LENGTH]
+
+
+lambda_handler = entry_point(handle)

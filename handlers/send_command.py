@@ -1,0 +1,184 @@
+"""SendCommand: send one SSM command per (run, wave, account, region, phase), at most once.
+
+Event: ``{"runId", "waveIndex", "accountId", "region", "phase": "snapshot"|"patch", "settings": {...},
+"wave": {"maxConcurrency", "maxErrors"}}``.
+
+SendCommand has no idempotency token, so a ledger item guards it. The ledger item is reserved with a
+conditional put before sending and completed with the CommandId after. A retried task finds the CommandId and
+reuses it; if a crash came between sending and completing the ledger, the command is found again by the
+unique token in its Comment, so the retry still never sends a second command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import ClientError
+
+from handlers.common import conventions, records
+from handlers.common.aws import Clients, is_transient
+from handlers.common.errors import CommandRejected
+from handlers.common.events import Target, field
+from handlers.common.fleet import (
+    DELIVERY_TIMEOUT_SECONDS,
+    PATCH,
+    PHASES,
+    SNAPSHOT,
+    SNAPSHOT_DEADLINE_MINUTES,
+    schedule,
+)
+from handlers.common.runtime import Env, entry_point, logger, metrics
+
+# How far before the reservation to look for a command this ledger entry may already have sent.
+LEDGER_LOOKBACK = timedelta(minutes=5)
+
+
+def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) -> dict[str, Any]:
+    target = Target.from_event(event)
+    phase = field(event, "phase", str)
+    settings = field(event, "settings", dict)
+    if phase not in PHASES:
+        raise CommandRejected(f"event.phase: {phase!r} is not one of {', '.join(PHASES)}")
+    operation = field(event, "settings.operation", str)
+    ledger_key = records.key(
+        target.run_id, records.command_sk(target.wave_index, target.account_id, target.region, phase)
+    )
+    token = _token(target.run_id, target.wave_index, target.account_id, target.region, phase)
+    dynamodb = clients.hub("dynamodb")
+    ssm = target.spoke(clients, "ssm")
+
+    entry = _ledger(dynamodb, env.table_name, ledger_key)
+    retried = entry is not None
+    if entry is None:
+        entry = _reserve(dynamodb, env, ledger_key, now=now, token=token, wave_index=target.wave_index)
+    command_id = entry.get("commandId")
+    if command_id is None and retried:
+        command_id = _find_sent(ssm, token, since=records.parse_iso(entry["reservedAt"]))
+    if command_id is None:
+        request = _request(event, env, target, phase=phase, token=token)
+        command_id = _send(ssm, request)
+        metrics.add_metric(name="CommandsSent", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "command sent",
+            extra={**target.log_keys(), "commandId": command_id, "phase": phase, "document": request["DocumentName"]},
+        )
+    else:
+        logger.info("command reused from ledger", extra={"commandId": command_id, "phase": phase})
+    minutes = SNAPSHOT_DEADLINE_MINUTES if phase == SNAPSHOT else int(settings.get("patchTimeoutMinutes", 180))
+    deadline = records.parse_iso(entry["reservedAt"]) + timedelta(minutes=minutes)
+    _complete(dynamodb, env.table_name, ledger_key, command_id=command_id, now=now, deadline=deadline)
+    return {
+        "commandId": command_id,
+        "phase": phase,
+        "deadline": records.iso(deadline),
+        "nextWaitSeconds": schedule(phase, operation).first,
+        "done": False,
+    }
+
+
+def _token(*parts: object) -> str:
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:16]
+
+
+def _ledger(dynamodb: Any, table: str, ledger_key: dict[str, Any]) -> dict[str, Any] | None:
+    item = dynamodb.get_item(TableName=table, Key=ledger_key, ConsistentRead=True).get("Item")
+    return records.from_item(item) if item else None
+
+
+def _reserve(
+    dynamodb: Any, env: Env, ledger_key: dict[str, Any], *, now: datetime, token: str, wave_index: int
+) -> dict[str, Any]:
+    entry = {
+        "pk": ledger_key["pk"]["S"],
+        "sk": ledger_key["sk"]["S"],
+        "status": "RESERVED",
+        "token": token,
+        "waveIndex": wave_index,
+        "reservedAt": records.iso(now),
+        "expiresAt": records.expires_at(now, env.retention_days),
+    }
+    try:
+        dynamodb.put_item(
+            TableName=env.table_name, Item=records.to_item(entry), ConditionExpression="attribute_not_exists(pk)"
+        )
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        # Another attempt reserved it first: follow that attempt's entry.
+        existing = _ledger(dynamodb, env.table_name, ledger_key)
+        assert existing is not None
+        return existing
+    return entry
+
+
+def _find_sent(ssm: Any, token: str, *, since: datetime) -> str | None:
+    """A command this ledger entry already sent (its Comment ends with the token), if any."""
+    after = records.iso(since - LEDGER_LOOKBACK)
+    for page in ssm.get_paginator("list_commands").paginate(Filters=[{"key": "InvokedAfter", "value": after}]):
+        for command in page["Commands"]:
+            if str(command.get("Comment", "")).endswith(f"#{token}"):
+                return str(command["CommandId"])
+    return None
+
+
+def _request(event: dict[str, Any], env: Env, target: Target, *, phase: str, token: str) -> dict[str, Any]:
+    tags = field(event, "settings.selector.tags", dict)
+    request: dict[str, Any] = {
+        "Targets": [{"Key": f"tag:{key}", "Values": list(values)} for key, values in sorted(tags.items())],
+        "TimeoutSeconds": DELIVERY_TIMEOUT_SECONDS,
+        # Comment is at most 100 characters: the run id (cut) for people, the token for the ledger.
+        "Comment": f"{target.run_id[:60]} w{target.wave_index:02d} {phase} #{token}",
+    }
+    if phase == PATCH:
+        request |= {
+            "DocumentName": conventions.PATCH_DOCUMENT_NAME,
+            "Parameters": {
+                "Operation": [field(event, "settings.operation", str)],
+                "RebootOption": [field(event, "settings.rebootOption", str)],
+                "SnapshotId": [field(event, "settings.snapshotId", str)],
+            },
+            "MaxConcurrency": field(event, "wave.maxConcurrency", str),
+            "MaxErrors": field(event, "wave.maxErrors", str),
+        }
+    else:
+        # Read-only: let every instance run it, and never let one failure stop the others.
+        request |= {
+            "DocumentName": conventions.snapshot_document_name(env.name_prefix),
+            "MaxConcurrency": "100%",
+            "MaxErrors": "100%",
+        }
+    if env.instance_output and env.artifact_bucket:
+        request |= {
+            "OutputS3BucketName": env.artifact_bucket,
+            "OutputS3KeyPrefix": f"runs/{target.run_id}/ssm/account-{target.account_id}/region-{target.region}/{phase}",
+        }
+    return request
+
+
+def _send(ssm: Any, request: dict[str, Any]) -> str:
+    try:
+        return str(ssm.send_command(**request)["Command"]["CommandId"])
+    except ClientError as error:
+        if is_transient(error):
+            raise
+        raise CommandRejected(f"{request['DocumentName']}: {error.response['Error'].get('Message', error)}") from None
+
+
+def _complete(
+    dynamodb: Any, table: str, ledger_key: dict[str, Any], *, command_id: str, now: datetime, deadline: datetime
+) -> None:
+    dynamodb.update_item(
+        TableName=table,
+        Key=ledger_key,
+        UpdateExpression="SET commandId = :id, #status = :sent, sentAt = if_not_exists(sentAt, :now), "
+        "deadline = :deadline",
+        ConditionExpression="attribute_not_exists(commandId) OR commandId = :id",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=records.to_item(
+            {":id": command_id, ":sent": "SENT", ":now": records.iso(now), ":deadline": records.iso(deadline)}
+        ),
+    )
+
+
+lambda_handler = entry_point(handle)
