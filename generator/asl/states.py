@@ -216,8 +216,13 @@ class Wait(_Flow):
 class Succeed(State):
     """Ends the execution (or the branch/iteration) successfully."""
 
+    output_path: str | None = field(default=_DOLLAR, kw_only=True)
+
     type_name = "Succeed"
     terminal = True
+
+    def _fields(self) -> dict[str, JsonValue]:
+        return {"OutputPath": self.output_path} if self.output_path != _DOLLAR else {}
 
 
 @dataclass(frozen=True)
@@ -323,6 +328,7 @@ class Map(_Resilient):
     items_path: str | None = field(default=None, kw_only=True)
     item_selector: Mapping[str, JsonValue] | None = field(default=None, kw_only=True)
     max_concurrency: int | None = field(default=None, kw_only=True)
+    max_concurrency_path: str | None = field(default=None, kw_only=True)
     mode: Literal["INLINE", "DISTRIBUTED"] = field(default="INLINE", kw_only=True)
     execution_type: Literal["STANDARD", "EXPRESS"] | None = field(default=None, kw_only=True)
     tolerated_failure_percentage: float | None = field(default=None, kw_only=True)
@@ -335,6 +341,8 @@ class Map(_Resilient):
             raise ValueError(f"Map {self.name!r}: execution_type/tolerance apply to DISTRIBUTED maps only")
         if self.mode == "DISTRIBUTED" and self.execution_type is None:
             raise ValueError(f"Map {self.name!r}: a DISTRIBUTED map needs execution_type")
+        if self.max_concurrency is not None and self.max_concurrency_path is not None:
+            raise ValueError(f"Map {self.name!r}: give max_concurrency or max_concurrency_path, not both")
 
     def _fields(self) -> dict[str, JsonValue]:
         processor_config: dict[str, JsonValue] = {"Mode": self.mode}
@@ -349,6 +357,8 @@ class Map(_Resilient):
             rendered["ItemSelector"] = dict(self.item_selector)
         if self.max_concurrency is not None:
             rendered["MaxConcurrency"] = self.max_concurrency
+        if self.max_concurrency_path is not None:
+            rendered["MaxConcurrencyPath"] = self.max_concurrency_path
         if self.tolerated_failure_percentage is not None:
             rendered["ToleratedFailurePercentage"] = float(self.tolerated_failure_percentage)
         if self.label is not None:

@@ -51,10 +51,12 @@ def integration(service_path: str) -> Sub:
 
 @dataclass(frozen=True)
 class FunctionTarget:
-    """A Lambda function as the workflow sees it: its short name (``ValidateRun``) and ARN."""
+    """A Lambda function as the workflow sees it: its short name (``ValidateRun``), ARN, and the task timeout
+    that outlasts the function's own timeout (so a slow invoke fails as Lambda's timeout, not the task's)."""
 
     name: str
     arn: Any
+    task_timeout_seconds: int | None = None
 
     @property
     def substitution_key(self) -> str:
@@ -104,7 +106,7 @@ def lambda_invoke(
         },
         result_selector=result_selector if result_selector is not None else {"Payload.$": "$.Payload"},
         result_path=result_path,
-        timeout_seconds=timeout_seconds,
+        timeout_seconds=timeout_seconds if timeout_seconds is not None else function.task_timeout_seconds,
         retry=(*retry, transient_retry(LAMBDA_TRANSIENT_ERRORS)),
         catch=catch,
         comment=comment,
@@ -138,6 +140,27 @@ def lambda_invoke_wait_for_token(
         comment=comment,
         grants=(function.grant(),),
         substitutions={function.substitution_key: function.arn},
+    )
+
+
+def distributed_map_grants(state_machine_name: Sub) -> tuple[Grant, ...]:
+    """What a DISTRIBUTED Map needs: start child executions of its own state machine and watch them.
+
+    ``state_machine_name`` is the machine's fixed name (its ARN cannot be referenced from its own role).
+    """
+    machine = Sub(
+        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${Name}", Name=state_machine_name
+    )
+    executions = Sub(
+        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${Name}/*", Name=state_machine_name
+    )
+    return (
+        Grant("StartChildExecutions", (Action("states", "StartExecution"),), (machine,)),
+        Grant(
+            "WatchChildExecutions",
+            (Action("states", "DescribeExecution"), Action("states", "StopExecution")),
+            (executions,),
+        ),
     )
 
 

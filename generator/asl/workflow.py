@@ -1,102 +1,338 @@
-"""The patch-run workflow of the hub state machine.
+"""The patch-run workflow of the hub state machine (see ``output/hub-workflow.md`` for the picture).
 
-Current scope: record the run, walk the run document's waves strictly in order, record the outcome. The
-per-wave patch chain (discover, snapshot, patch, poll, record) plugs into ``_wave_processor``.
+ValidateRun -> Waves (one at a time) -> [approval hook] -> TargetGroups -> Accounts (Distributed Map: each
+account is a child execution, so the run's own history stays small at any fleet size) -> Regions -> one target:
+Discover -> [pre-collect snapshots] -> SendPatch -> Wait/Poll loop -> RecordTarget. Any error inside a target is
+caught and recorded as that target's failure; siblings carry on. EvaluateWave halts the run when a wave breaks
+its failure budget; Finalize always runs and decides the outcome (200 / 206 / 500).
+
+State payloads carry ids and counts only; instance details live in the run table and the artifact bucket.
 """
 
 from __future__ import annotations
 
-from generator.asl.chain import chain
+from dataclasses import dataclass
+from typing import Any
+
+from troposphere import Sub
+
+from generator.asl.chain import Chain, branch, chain
 from generator.asl.graph import CATCH_ALL, StateMachineDefinition
-from generator.asl.states import Catch, Fail, Graph, Map, Pass, Succeed
-from generator.asl.tasks import TableTarget, dynamodb_put_item, dynamodb_update_item
+from generator.asl.states import Catch, Condition, Fail, Graph, Map, Pass, Retry, Succeed, Task, Wait
+from generator.asl.tasks import FunctionTarget, distributed_map_grants, lambda_invoke
+from handlers.common import errors
+from handlers.common.fleet import PATCH, SNAPSHOT
 
 # Long enough for approvals that wait over a weekend; a run that outlives it is stopped by Step Functions.
 RUN_TIMEOUT_SECONDS = 7 * 24 * 3600
 
-RUN_KEY = {"pk": {"S.$": "States.Format('RUN#{}', $$.Execution.Name)"}, "sk": {"S": "META"}}
+# TransientAwsError: throttling that outlasted the SDK's own retries. Back off for minutes, not seconds.
+TRANSIENT_AWS_RETRY = Retry(
+    (errors.TransientAwsError.error_name(),),
+    interval_seconds=5,
+    max_attempts=6,
+    backoff_rate=2.0,
+    max_delay_seconds=120,
+    jitter_strategy="FULL",
+)
+ON_ANY_ERROR = (CATCH_ALL,)
 
 
-def patch_run_workflow(run_table: TableTarget) -> StateMachineDefinition:
+@dataclass(frozen=True)
+class WorkflowFunctions:
+    """The Lambda functions the workflow invokes."""
+
+    validate_run: FunctionTarget
+    discover: FunctionTarget
+    send_command: FunctionTarget
+    poll_command: FunctionTarget
+    store_snapshots: FunctionTarget
+    record_target: FunctionTarget
+    evaluate_wave: FunctionTarget
+    finalize: FunctionTarget
+
+
+def patch_run_workflow(functions: WorkflowFunctions, *, state_machine_name: Sub) -> StateMachineDefinition:
     """The hub's patch run: one execution per run document, named by its run id."""
-    record_failure = dynamodb_update_item(
-        "RecordRunFailed",
-        run_table,
-        key=RUN_KEY,
-        update_expression="SET #status = :failed, endedAt = :now, #error = :error",
-        expression_attribute_names={"#status": "status", "#error": "error"},
-        expression_attribute_values={
-            ":failed": {"S": "FAILED"},
-            ":now": {"S.$": "$$.State.EnteredTime"},
-            ":error": {"S.$": "$.error.Error"},
-        },
-        result_path=None,
-        comment="Best effort: the run still fails if this write fails.",
-        catch=(Catch((CATCH_ALL,), "RunFailed", result_path=None),),
-    )
-    on_error = (Catch((CATCH_ALL,), record_failure.name),)
-    failure_path = chain(
-        record_failure,
-        Fail("RunFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
-    )
-    record_started = dynamodb_put_item(
-        "RecordRunStarted",
-        run_table,
-        item={
-            **RUN_KEY,
-            "status": {"S": "RUNNING"},
-            "startedAt": {"S.$": "$$.State.EnteredTime"},
-            "stateMachine": {"S.$": "$$.StateMachine.Id"},
-        },
-        condition_expression="attribute_not_exists(pk)",
-        comment="Conditional: a run id is used once; a second start must not patch again.",
-        catch=(
-            Catch(("DynamoDB.ConditionalCheckFailedException",), "RunAlreadyExists", result_path=None),
-            *on_error,
-        ),
+    validate = _invoke(
+        "ValidateRun",
+        functions.validate_run,
+        payload={"runId.$": "$$.Execution.Name", "document.$": "$"},
+        result_selector={"run.$": "$.Payload"},
+        result_path="$",
+        comment="Refuses an invalid document (naming the field) before anything is sent; records the run once.",
+        catch=(Catch(ON_ANY_ERROR, "RunRejected"),),
     )
     waves = Map(
         "Waves",
-        _wave_processor(),
-        items_path="$.waves",
-        item_selector={
-            "runId.$": "$$.Execution.Name",
-            "waveIndex.$": "$$.Map.Item.Index",
-            "wave.$": "$$.Map.Item.Value",
-        },
+        _wave(functions, state_machine_name),
+        items_path="$.run.waves",
+        item_selector={"runId.$": "$.run.runId", "settings.$": "$.run.settings", "wave.$": "$$.Map.Item.Value"},
         max_concurrency=1,
         result_path=None,
-        comment="Waves run strictly one after another.",
-        catch=on_error,
+        comment="Waves strictly in order; a halted wave fails its iteration, so later waves never start.",
+        catch=(Catch(ON_ANY_ERROR, "Finalize", result_path="$.halt"),),
     )
-    record_succeeded = dynamodb_update_item(
-        "RecordRunSucceeded",
-        run_table,
-        key=RUN_KEY,
-        update_expression="SET #status = :succeeded, endedAt = :now",
-        expression_attribute_names={"#status": "status"},
-        expression_attribute_values={
-            ":succeeded": {"S": "SUCCEEDED"},
-            ":now": {"S.$": "$$.State.EnteredTime"},
+    finalize = _invoke(
+        "Finalize",
+        functions.finalize,
+        payload={"runId.$": "$.run.runId", "halt.$": "$.halt"},
+        result_selector={
+            "runId.$": "$.Payload.runId",
+            "status.$": "$.Payload.status",
+            "outcome.$": "$.Payload.outcome",
+            "reason.$": "$.Payload.reason",
+            "errorName.$": "$.Payload.errorName",
+            "report.$": "$.Payload.report",
         },
-        catch=on_error,
+        result_path="$.result",
+        catch=(Catch(ON_ANY_ERROR, "RunFailed"),),
     )
-    body = chain(record_started, waves, record_succeeded, Succeed("RunSucceeded")).include(
-        failure_path,
-        Fail("RunAlreadyExists", error="RunAlreadyExists", cause="A run with this id has already started."),
+    succeeded = Condition.any_of(
+        Condition.compare("$.result.status", "StringEquals", "SUCCEEDED"),
+        Condition.compare("$.result.status", "StringEquals", "PARTIAL"),
+    )
+    outcome = branch(
+        "RunOutcome",
+        [(succeeded, Succeed("RunSucceeded", output_path="$.result", comment="200, or 206 with the report."))],
+        otherwise=Fail("RunDidNotSucceed", error_path="$.result.errorName", cause_path="$.result.reason"),
+    )
+    body = chain(
+        validate,
+        waves,
+        Pass("NoHalt", result={}, result_path="$.halt", comment="Finalize reads $.halt on every path."),
+        finalize,
+        outcome,
+    ).include(
+        Fail("RunRejected", error_path="$.error.Error", cause_path="$.error.Cause"),
+        Fail("RunFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
     )
     return StateMachineDefinition(
         body.graph(),
-        comment="EC2 patch run: waves in order, each wave across its accounts and regions.",
+        comment="EC2 patch run: waves in order; each wave across its accounts and regions.",
         timeout_seconds=RUN_TIMEOUT_SECONDS,
     )
 
 
-def _wave_processor() -> Graph:
-    """What happens to one wave."""
-    plan = Pass(
-        "PlanWave",
-        parameters={"wave.$": "$.wave.name", "waveIndex.$": "$.waveIndex", "runId.$": "$.runId"},
-        end=True,
+def _wave(functions: WorkflowFunctions, state_machine_name: Sub) -> Graph:
+    """One wave: the approval hook, every target group, then the failure-budget check."""
+    target_groups = Map(
+        "TargetGroups",
+        _target_group(functions, state_machine_name),
+        items_path="$.wave.targets",
+        item_selector={
+            "runId.$": "$.runId",
+            "settings.$": "$.settings",
+            "wave": {
+                "index.$": "$.wave.index",
+                "maxConcurrency.$": "$.wave.maxConcurrency",
+                "maxErrors.$": "$.wave.maxErrors",
+            },
+            "group.$": "$$.Map.Item.Value",
+        },
+        max_concurrency=1,
+        result_path=None,
+        comment="Groups one after another, so concurrency.accounts is the real limit.",
+        catch=(Catch(ON_ANY_ERROR, "EvaluateWave", result_path=None),),
     )
-    return chain(plan).graph()
+    evaluate = _invoke(
+        "EvaluateWave",
+        functions.evaluate_wave,
+        payload={"runId.$": "$.runId", "wave.$": "$.wave"},
+        result_path=None,
+        comment="Records the wave; raises FailureBudgetExceeded or TargetsUnrecorded to halt the run.",
+        catch=(Catch(ON_ANY_ERROR, "WaveHalted"),),
+    )
+    # Approval hook: the wave's approval step goes here. Until an approval channel is deployed, a wave that
+    # requires approval halts the run rather than patching without one.
+    approval = branch(
+        "ApprovalRequired",
+        [
+            (
+                Condition.compare("$.wave.approval.required", "BooleanEquals", True),
+                Fail(
+                    "ApprovalUnavailable",
+                    error=errors.ApprovalNotConfigured.error_name(),
+                    cause="This wave requires approval and the hub has no approval channel.",
+                ),
+            )
+        ],
+    )
+    return (
+        chain(approval, target_groups, evaluate)
+        .close()
+        .include(Fail("WaveHalted", error_path="$.error.Error", cause_path="$.error.Cause"))
+        .graph()
+    )
+
+
+def _target_group(functions: WorkflowFunctions, state_machine_name: Sub) -> Graph:
+    """One group of a wave: its accounts as child executions, each over its regions."""
+    regions = Map(
+        "Regions",
+        _target(functions),
+        items_path="$.regions",
+        item_selector={
+            "runId.$": "$.runId",
+            "settings.$": "$.settings",
+            "wave.$": "$.wave",
+            "accountId.$": "$.accountId",
+            "region.$": "$$.Map.Item.Value",
+        },
+        max_concurrency_path="$.settings.concurrency.regions",
+        result_path=None,
+        comment="Targets record their own failures; a failure here means a record could not be written.",
+        catch=(Catch(ON_ANY_ERROR, "RegionsIncomplete", result_path=None),),
+    )
+    account = chain(regions, Pass("AccountDone", parameters={"accountId.$": "$.accountId"}, end=True)).include(
+        Pass(
+            "RegionsIncomplete",
+            parameters={"accountId.$": "$.accountId"},
+            comment="EvaluateWave finds the missing target records and halts the run.",
+            end=True,
+        )
+    )
+    accounts = Map(
+        "Accounts",
+        account.graph(),
+        items_path="$.group.accounts",
+        item_selector={
+            "runId.$": "$.runId",
+            "settings.$": "$.settings",
+            "wave.$": "$.wave",
+            "accountId.$": "$$.Map.Item.Value",
+            "regions.$": "$.group.regions",
+        },
+        max_concurrency_path="$.settings.concurrency.accounts",
+        mode="DISTRIBUTED",
+        execution_type="STANDARD",
+        tolerated_failure_percentage=100,
+        label="Accounts",
+        result_path=None,
+        comment="Each account runs as a child execution; one account's failure never stops another's.",
+        catch=(Catch(ON_ANY_ERROR, "AccountsIncomplete", result_path=None),),
+        grants=distributed_map_grants(state_machine_name),
+    )
+    return (
+        chain(accounts)
+        .close()
+        .include(
+            Pass(
+                "AccountsIncomplete",
+                comment="EvaluateWave finds the missing target records and halts the run.",
+                end=True,
+            )
+        )
+        .graph()
+    )
+
+
+def _target(functions: WorkflowFunctions) -> Graph:
+    """One account x region: discover, snapshot (optional), patch, poll until done, record."""
+    to_failure = (Catch(ON_ANY_ERROR, "RecordTargetFailure"),)
+    discover = _invoke(
+        "Discover",
+        functions.discover,
+        payload=_target_payload(**{"selector.$": "$.settings.selector"}),
+        result_selector={"targeted.$": "$.Payload.targeted", "unreachable.$": "$.Payload.unreachable"},
+        result_path="$.discovery",
+        catch=to_failure,
+    )
+    record = _invoke(
+        "RecordTarget",
+        functions.record_target,
+        payload=_target_payload(),
+        result_selector={"status.$": "$.Payload.status", "outcome.$": "$.Payload.outcome"},
+        result_path="$.target",
+        catch=to_failure,
+    )
+    record_failure = _invoke(
+        "RecordTargetFailure",
+        functions.record_target,
+        payload=_target_payload(**{"error.$": "$.error"}),
+        result_selector={"status.$": "$.Payload.status", "outcome.$": "$.Payload.outcome"},
+        result_path="$.target",
+        comment="Every instance of the target gets a final record, with the error as the reason.",
+        catch=(Catch(ON_ANY_ERROR, "TargetUnrecorded", result_path=None),),
+    )
+    store = _invoke(
+        "StoreSnapshots",
+        functions.store_snapshots,
+        payload=_target_payload(**{"command.$": "$.command"}),
+        result_path=None,
+        catch=to_failure,
+    )
+    snapshots = _command_loop(SNAPSHOT, "Snapshot", functions, to_failure).then(store)
+    patch = _command_loop(PATCH, "Patch", functions, to_failure)
+    pre_collect = branch(
+        "PreCollectEnabled",
+        [(Condition.compare("$.settings.preCollect.enabled", "BooleanEquals", True), snapshots)],
+    )
+    reachable = branch(
+        "AnyReachable",
+        [(Condition.compare("$.discovery.targeted", "NumericGreaterThan", 0), pre_collect.then(patch))],
+    )
+    return (
+        chain(discover, reachable, record)
+        .close()
+        .include(
+            chain(record_failure).close(),
+            Pass(
+                "TargetUnrecorded",
+                comment="Recording failed too; EvaluateWave sees the missing record and halts the run.",
+                end=True,
+            ),
+        )
+        .graph()
+    )
+
+
+def _command_loop(phase: str, label: str, functions: WorkflowFunctions, to_failure: tuple[Catch, ...]) -> Chain:
+    """Send{label} -> WaitFor{label} -> Poll{label} -> {label}Done? (back to the wait until done).
+
+    Bounded: PollCommand never asks to wait past the command's deadline, and raises CommandDeadlineExceeded
+    (after cancelling the command) once the deadline has passed.
+    """
+    send = _invoke(
+        f"Send{label}",
+        functions.send_command,
+        payload=_target_payload(**{"phase": phase, "settings.$": "$.settings", "wave.$": "$.wave"}),
+        result_selector=_COMMAND_FIELDS,
+        result_path="$.command",
+        comment="At most one command per (run, wave, account, region, phase): the ledger makes retries reuse it.",
+        catch=to_failure,
+    )
+    wait = Wait(f"WaitFor{label}", seconds_path="$.command.nextWaitSeconds")
+    poll = _invoke(
+        f"Poll{label}",
+        functions.poll_command,
+        payload=_target_payload(**{"command.$": "$.command", "settings.$": "$.settings"}),
+        result_selector=_COMMAND_FIELDS,
+        result_path="$.command",
+        catch=to_failure,
+    )
+    not_done = Condition.compare("$.command.done", "BooleanEquals", False)
+    return chain(send, wait, poll, branch(f"{label}Done", [(not_done, wait.name)]))
+
+
+_COMMAND_FIELDS = {
+    "commandId.$": "$.Payload.commandId",
+    "phase.$": "$.Payload.phase",
+    "deadline.$": "$.Payload.deadline",
+    "nextWaitSeconds.$": "$.Payload.nextWaitSeconds",
+    "done.$": "$.Payload.done",
+}
+
+
+def _target_payload(**extra: Any) -> dict[str, Any]:
+    return {
+        "runId.$": "$.runId",
+        "waveIndex.$": "$.wave.index",
+        "accountId.$": "$.accountId",
+        "region.$": "$.region",
+        **extra,
+    }
+
+
+def _invoke(name: str, function: FunctionTarget, **options: Any) -> Task:
+    return lambda_invoke(name, function, retry=(TRANSIENT_AWS_RETRY,), **options)
