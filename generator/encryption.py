@@ -1,15 +1,16 @@
-"""The hub's customer-managed KMS key: encrypts the run table and the log groups (and later bucket and topics)."""
+"""The hub's customer-managed KMS key: run table, artifact bucket, log groups, topic, secret, Lambda environment."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from awacs.aws import Action, Allow, ArnLike, Condition, Principal, Statement
-from troposphere import GetAtt, Sub, Template
+from awacs.aws import Action, Allow, ArnLike, Condition, Principal, Statement, StringEquals
+from troposphere import GetAtt, Ref, Sub, Template
 from troposphere.kms import Alias, Key
 
 from generator import naming
-from generator.iam import arn, policy_document
+from generator.iam import arn, policy_document_if
+from generator.parameters import SHARES_INSTANCE_OUTPUT, HubParameters
 from generator.retention import retained
 
 
@@ -22,44 +23,59 @@ class EncryptionRefs:
         return GetAtt(self.key, "Arn")
 
 
-def add_encryption(template: Template) -> EncryptionRefs:
+def add_encryption(template: Template, parameters: HubParameters) -> EncryptionRefs:
     """The hub key (rotated yearly, retained on delete) and its alias."""
-    key_policy = policy_document(
-        [
-            Statement(
-                # Without this statement IAM policies in the account could not grant use of the key.
-                Sid="AccountAdministersKeyThroughIam",
-                Effect=Allow,
-                Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
-                Action=[Action("kms", "*")],
-                Resource=["*"],
+    always = [
+        Statement(
+            # Without this statement IAM policies in the account could not grant use of the key.
+            Sid="AccountAdministersKeyThroughIam",
+            Effect=Allow,
+            Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
+            Action=[Action("kms", "*")],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="CloudWatchLogsForThisAccountsLogGroups",
+            Effect=Allow,
+            Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
+            Action=[
+                Action("kms", "Decrypt"),
+                Action("kms", "DescribeKey"),
+                Action("kms", "Encrypt"),
+                Action("kms", "GenerateDataKey"),
+                Action("kms", "GenerateDataKeyWithoutPlaintext"),
+                Action("kms", "ReEncryptFrom"),
+                Action("kms", "ReEncryptTo"),
+            ],
+            Resource=["*"],
+            Condition=Condition(ArnLike("kms:EncryptionContext:aws:logs:arn", arn("logs", "log-group:*"))),
+        ),
+    ]
+    organisation_output = [
+        Statement(
+            # Instances in the organisation write Run Command output; S3 encrypts it with this key for them.
+            # (With an S3 Bucket Key the encryption context is the bucket, so the bucket policy scopes paths.)
+            Sid="OrganisationInstancesEncryptOutputThroughS3",
+            Effect=Allow,
+            Principal=Principal("AWS", "*"),
+            Action=[Action("kms", "Decrypt"), Action("kms", "GenerateDataKey")],
+            Resource=["*"],
+            Condition=Condition(
+                [
+                    StringEquals("aws:PrincipalOrgID", Ref(parameters.organization_id)),
+                    StringEquals("kms:ViaService", Sub("s3.${AWS::Region}.amazonaws.com")),
+                ]
             ),
-            Statement(
-                Sid="CloudWatchLogsForThisAccountsLogGroups",
-                Effect=Allow,
-                Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
-                Action=[
-                    Action("kms", "Decrypt"),
-                    Action("kms", "DescribeKey"),
-                    Action("kms", "Encrypt"),
-                    Action("kms", "GenerateDataKey"),
-                    Action("kms", "GenerateDataKeyWithoutPlaintext"),
-                    Action("kms", "ReEncryptFrom"),
-                    Action("kms", "ReEncryptTo"),
-                ],
-                Resource=["*"],
-                Condition=Condition(ArnLike("kms:EncryptionContext:aws:logs:arn", arn("logs", "log-group:*"))),
-            ),
-        ]
-    )
+        )
+    ]
     key = template.add_resource(
         retained(
             Key(
                 "HubKey",
-                Description="Patch orchestrator hub: run table, log groups, artifacts and notifications.",
+                Description="Patch orchestrator hub: run table, artifacts, logs, notifications, secret.",
                 EnableKeyRotation=True,
                 PendingWindowInDays=30,
-                KeyPolicy=key_policy,
+                KeyPolicy=policy_document_if(SHARES_INSTANCE_OUTPUT, always, organisation_output),
             )
         )
     )

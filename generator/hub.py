@@ -9,12 +9,17 @@ from troposphere import Template
 from generator.asl.graph import StateMachineDefinition
 from generator.asl.workflow import patch_run_workflow
 from generator.encryption import add_encryption
+from generator.functions import HubResources, add_functions
+from generator.messaging import add_messaging
+from generator.outputs import add_hub_outputs
 from generator.parameters import add_hub_parameters
-from generator.state_machine import add_state_machine
+from generator.spoke_access import add_spoke_access
+from generator.state_machine import add_state_machine, state_machine_name
 from generator.storage import add_storage
 
 DESCRIPTION = (
-    "EC2 Patching Orchestrator hub: the patch-run state machine, its run table and key, in the operations account."
+    "EC2 Patching Orchestrator hub: the patch-run state machine, its functions, run table, artifact bucket, "
+    "notifications and key, in the operations account."
 )
 
 
@@ -31,8 +36,12 @@ def build_hub() -> Hub:
     template = Template(Description=DESCRIPTION)
     template.set_version()
     parameters = add_hub_parameters(template)
-    encryption = add_encryption(template)
-    storage = add_storage(template, encryption)
-    workflow = patch_run_workflow(run_table=storage.run_table_target())
-    add_state_machine(template, parameters, encryption, workflow)
+    encryption = add_encryption(template, parameters)
+    storage = add_storage(template, parameters, encryption)
+    messaging = add_messaging(template, parameters, encryption)
+    spoke_access = add_spoke_access(template, encryption)
+    functions = add_functions(template, parameters, HubResources(storage, messaging, spoke_access, encryption))
+    workflow = patch_run_workflow(functions.workflow(), state_machine_name=state_machine_name())
+    state_machine = add_state_machine(template, parameters, encryption, workflow)
+    add_hub_outputs(template, storage, messaging, spoke_access, state_machine)
     return Hub(template, workflow)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from awacs.aws import Action, Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
-from troposphere import AWSHelperFn, Sub
+from troposphere import AWSHelperFn, If, Sub
 
 POLICY_VERSION = "2012-10-17"
 
@@ -91,21 +91,31 @@ def policy_document(statements: Sequence[Statement]) -> PolicyDocument:
     return PolicyDocument(Version=POLICY_VERSION, Statement=ordered)
 
 
+def policy_document_if(condition: str, always: Sequence[Statement], when: Sequence[Statement]) -> If:
+    """``always`` plus ``when`` if ``condition`` holds, else ``always`` only (statements cannot be conditional)."""
+    return If(condition, policy_document([*always, *when]), policy_document(always))
+
+
 def grants_document(grants: Iterable[Grant]) -> PolicyDocument:
     """The identity policy that carries ``grants``."""
     return policy_document([grant.statement() for grant in merge_grants(grants)])
 
 
-def service_trust(service: str, *, source_arn: Any | None = None) -> PolicyDocument:
-    """Trust policy for an AWS service principal, confined to this account (confused-deputy protection)."""
-    conditions: list[Any] = [StringEquals("aws:SourceAccount", Sub("${AWS::AccountId}"))]
+def service_trust(service: str, *, source_arn: Any | None = None, confine: bool = True) -> PolicyDocument:
+    """Trust policy for an AWS service principal, confined to this account (confused-deputy protection).
+
+    ``confine=False`` for services that do not send source context when assuming a role (Lambda execution
+    roles): a condition there would only stop the function from starting.
+    """
+    conditions: list[Any] = [StringEquals("aws:SourceAccount", Sub("${AWS::AccountId}"))] if confine else []
     if source_arn is not None:
         conditions.append(ArnLike("aws:SourceArn", source_arn))
+    extra = {"Condition": Condition(conditions)} if conditions else {}
     statement = Statement(
         Sid="TrustedService",
         Effect=Allow,
         Principal=Principal("Service", service),
         Action=[Action("sts", "AssumeRole")],
-        Condition=Condition(conditions),
+        **extra,
     )
     return policy_document([statement])

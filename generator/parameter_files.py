@@ -5,7 +5,8 @@ A file has the shape cfn-lint's ``--deployment-files`` reads::
     {"template-file-path": "../output/hub.json", "parameters": {"NamePrefix": "patch-orchestrator"}, "tags": {}}
 
 Refused, with the field named: unknown keys, unknown parameters, values the template's constraints reject, a
-missing parameter that has no default, and any ``NoEcho`` parameter (secrets are supplied at deploy time from
+missing parameter that has no default (except those the pipeline supplies, ``SUPPLIED_AT_DEPLOY``), and any
+``NoEcho`` parameter (secrets are supplied at deploy time from
 the pipeline's secret store, never committed).
 """
 
@@ -19,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 FILE_KEYS = {"template-file-path", "parameters", "tags"}
+# Filled by the deploy pipeline, so a file may leave them out: the handler package key changes with every
+# code change (``python -m generator package`` prints it).
+SUPPLIED_AT_DEPLOY = {"CodeKey"}
 TAG_KEY = re.compile(r"^[\w.:/=+@ -]{1,128}$")
 
 
@@ -95,7 +99,7 @@ def _value_problems(values: Mapping[str, str], declared: Mapping[str, Mapping[st
                 yield f"{field}: NoEcho (secret) parameters are supplied at deploy time, never committed"
             continue
         if name not in values:
-            if "Default" not in spec:
+            if "Default" not in spec and name not in SUPPLIED_AT_DEPLOY:
                 yield f"{field}: required (the template gives no default)"
             continue
         yield from (f"{field}: {problem}" for problem in _constraint_problems(values[name], spec))

@@ -3,50 +3,73 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from troposphere import Parameter, Template
+from troposphere import Equals, Not, Parameter, Template
 
 from generator import naming
 
 # The values CloudWatch Logs accepts for RetentionInDays.
 LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+HAS_NOTIFICATION_EMAIL = "HasNotificationEmail"
+SHARES_INSTANCE_OUTPUT = "SharesInstanceOutput"
 
 
 @dataclass(frozen=True)
 class HubParameters:
     name_prefix: Parameter
+    code_bucket: Parameter
+    code_key: Parameter
+    powertools_layer: Parameter
     log_retention_days: Parameter
     state_machine_log_level: Parameter
+    record_retention_days: Parameter
+    fleet_concurrency: Parameter
+    record_concurrency: Parameter
+    control_concurrency: Parameter
+    account_concurrency: Parameter
+    region_concurrency: Parameter
+    notification_email: Parameter
+    organization_id: Parameter
+
+
+def _number(name: str, default: int, low: int, high: int, description: str) -> Parameter:
+    return Parameter(name, Type="Number", Default=default, MinValue=low, MaxValue=high, Description=description)
 
 
 def add_hub_parameters(template: Template) -> HubParameters:
-    """Declare the hub parameters and group them for the console."""
+    """Declare the hub parameters, the conditions derived from them, and their console grouping."""
+    add = template.add_parameter
     parameters = HubParameters(
         name_prefix=naming.add_name_prefix(template),
-        log_retention_days=template.add_parameter(
+        code_bucket=add(
+            Parameter(
+                "CodeBucket",
+                Type="String",
+                AllowedPattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+                Description="Bucket holding the handler package (python -m generator package prints the key).",
+            )
+        ),
+        code_key=add(
+            Parameter(
+                "CodeKey",
+                Type="String",
+                AllowedPattern=r"^handlers/[0-9a-f]{64}\.zip$",
+                ConstraintDescription="handlers/<sha256>.zip, as printed by python -m generator package",
+                Description="Content-addressed key of the handler package: a code change changes only this value.",
+            )
+        ),
+        powertools_layer=add(
+            Parameter(
+                "PowertoolsLayerArn",
+                Type="String",
+                AllowedPattern=r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$",
+                Description="Powertools for AWS Lambda (Python) v3 layer version for python3.13 arm64 in this region.",
+            )
+        ),
+        log_retention_days=add(
             Parameter(
                 "LogRetentionInDays",
                 Type="Number",
@@ -55,7 +78,7 @@ def add_hub_parameters(template: Template) -> HubParameters:
                 Description="Retention of every hub log group.",
             )
         ),
-        state_machine_log_level=template.add_parameter(
+        state_machine_log_level=add(
             Parameter(
                 "StateMachineLogLevel",
                 Type="String",
@@ -64,23 +87,107 @@ def add_hub_parameters(template: Template) -> HubParameters:
                 Description="Step Functions log level (execution data is never logged: it holds task tokens).",
             )
         ),
+        record_retention_days=add(
+            _number("RecordRetentionDays", 400, 30, 3650, "Days run records stay in the run table (TTL).")
+        ),
+        fleet_concurrency=add(
+            _number(
+                "FleetFunctionConcurrency",
+                20,
+                1,
+                1000,
+                "Reserved concurrency of each function that calls spokes (Discover, SendCommand, PollCommand, "
+                "StoreSnapshots).",
+            )
+        ),
+        record_concurrency=add(
+            _number("RecordFunctionConcurrency", 10, 1, 1000, "Reserved concurrency of RecordTarget.")
+        ),
+        control_concurrency=add(
+            _number(
+                "ControlFunctionConcurrency",
+                2,
+                1,
+                100,
+                "Reserved concurrency of ValidateRun, EvaluateWave and Finalize.",
+            )
+        ),
+        account_concurrency=add(
+            _number(
+                "DefaultAccountConcurrency",
+                10,
+                1,
+                1000,
+                "Accounts patched at once per target group, unless the run document says otherwise.",
+            )
+        ),
+        region_concurrency=add(
+            _number(
+                "DefaultRegionConcurrency",
+                5,
+                1,
+                40,
+                "Regions patched at once per account, unless the run document says otherwise.",
+            )
+        ),
+        notification_email=add(
+            Parameter(
+                "NotificationEmail",
+                Type="String",
+                Default="",
+                AllowedPattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                Description="Optional address subscribed to run notifications (confirm the subscription email).",
+            )
+        ),
+        organization_id=add(
+            Parameter(
+                "InstanceOutputOrganizationId",
+                Type="String",
+                Default="",
+                AllowedPattern=r"^$|^o-[a-z0-9]{10,32}$",
+                Description=(
+                    "Optional AWS Organizations id: when set, patched instances in the organisation write "
+                    "Run Command output to the artifact bucket, each account under its own prefix."
+                ),
+            )
+        ),
     )
-    template.set_metadata(
-        {
-            "AWS::CloudFormation::Interface": {
-                "ParameterGroups": [
-                    {"Label": {"default": "Naming"}, "Parameters": ["NamePrefix"]},
-                    {
-                        "Label": {"default": "Logging"},
-                        "Parameters": ["LogRetentionInDays", "StateMachineLogLevel"],
-                    },
-                ],
-                "ParameterLabels": {
-                    "NamePrefix": {"default": "Name prefix (same in every spoke)"},
-                    "LogRetentionInDays": {"default": "Log retention (days)"},
-                    "StateMachineLogLevel": {"default": "State machine log level"},
-                },
-            }
-        }
-    )
+    template.add_condition(HAS_NOTIFICATION_EMAIL, Not(Equals(parameters.notification_email.ref(), "")))
+    template.add_condition(SHARES_INSTANCE_OUTPUT, Not(Equals(parameters.organization_id.ref(), "")))
+    template.set_metadata({"AWS::CloudFormation::Interface": _interface()})
     return parameters
+
+
+def _interface() -> dict[str, Any]:
+    groups = {
+        "Naming and code": ["NamePrefix", "CodeBucket", "CodeKey", "PowertoolsLayerArn"],
+        "Scale": [
+            "DefaultAccountConcurrency",
+            "DefaultRegionConcurrency",
+            "FleetFunctionConcurrency",
+            "RecordFunctionConcurrency",
+            "ControlFunctionConcurrency",
+        ],
+        "Records and logs": ["RecordRetentionDays", "LogRetentionInDays", "StateMachineLogLevel"],
+        "Notifications and output": ["NotificationEmail", "InstanceOutputOrganizationId"],
+    }
+    labels = {
+        "NamePrefix": "Name prefix (same in every spoke)",
+        "CodeBucket": "Handler package bucket",
+        "CodeKey": "Handler package key",
+        "PowertoolsLayerArn": "Powertools layer ARN",
+        "DefaultAccountConcurrency": "Accounts at once (default)",
+        "DefaultRegionConcurrency": "Regions at once per account (default)",
+        "FleetFunctionConcurrency": "Reserved concurrency: fleet functions",
+        "RecordFunctionConcurrency": "Reserved concurrency: RecordTarget",
+        "ControlFunctionConcurrency": "Reserved concurrency: control functions",
+        "RecordRetentionDays": "Run record retention (days)",
+        "LogRetentionInDays": "Log retention (days)",
+        "StateMachineLogLevel": "State machine log level",
+        "NotificationEmail": "Notification email (optional)",
+        "InstanceOutputOrganizationId": "Organisation for instance output (optional)",
+    }
+    return {
+        "ParameterGroups": [{"Label": {"default": label}, "Parameters": names} for label, names in groups.items()],
+        "ParameterLabels": {name: {"default": label} for name, label in labels.items()},
+    }

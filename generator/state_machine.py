@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from awacs.aws import Action
-from troposphere import GetAtt, Ref, Template
+from troposphere import GetAtt, Ref, Sub, Template
 from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 from troposphere.stepfunctions import (
@@ -24,6 +24,12 @@ from generator.parameters import HubParameters
 from generator.retention import retained
 
 STATE_MACHINE_NAME_SUFFIX = "-patch-run"
+
+
+def state_machine_name() -> Sub:
+    """The fixed name (the role and the Distributed Map's grants need the ARN before the machine exists)."""
+    return naming.prefixed(STATE_MACHINE_NAME_SUFFIX)
+
 
 # Step Functions delivers logs through CloudWatch Logs' vended-log APIs, which have no resource-level
 # permissions; AWS documents "*" for them.
@@ -69,7 +75,7 @@ def add_state_machine(
     definition: StateMachineDefinition,
 ) -> StateMachineRefs:
     """A Standard state machine: logs without execution data (task tokens live there), X-Ray tracing on."""
-    name = naming.prefixed(STATE_MACHINE_NAME_SUFFIX)
+    name = state_machine_name()
     log_group = template.add_resource(
         retained(
             LogGroup(

@@ -67,7 +67,7 @@ def chain(first: State | Chain, *rest: State | Chain) -> Chain:
 
 def branch(
     name: str,
-    rules: Sequence[tuple[Condition, State | Chain]],
+    rules: Sequence[tuple[Condition, State | Chain | str]],
     *,
     otherwise: State | Chain | None = None,
     comment: str | None = None,
@@ -75,21 +75,24 @@ def branch(
     """A Choice named ``name``: the first rule that holds leads into its chain, else ``otherwise``.
 
     Without ``otherwise`` the Choice's Default stays open and joins whatever the result is continued with, so
-    "if X, do these steps first" reads as ``branch(..., [(x, steps)]).then(rest)``.
+    "if X, do these steps first" reads as ``branch(..., [(x, steps)]).then(rest)``. A rule whose target is a
+    state *name* jumps back to a state already in the enclosing chain: that is how loops are written.
     """
-    targets = [Chain.of(part) for _, part in rules]
+    targets = [part if isinstance(part, str) else Chain.of(part) for _, part in rules]
     default = Chain.of(otherwise) if otherwise is not None else None
     choice = Choice(
         name,
         choices=tuple(
-            ChoiceRule(condition, target.start) for (condition, _), target in zip(rules, targets, strict=True)
+            ChoiceRule(condition, target if isinstance(target, str) else target.start)
+            for (condition, _), target in zip(rules, targets, strict=True)
         ),
         default=default.start if default is not None else None,
         comment=comment,
     )
     states: tuple[State, ...] = (choice,)
     ends: list[str] = [] if default is not None else [name]
-    for target in [*targets, *([default] if default is not None else [])]:
+    chains = [target for target in targets if isinstance(target, Chain)]
+    for target in [*chains, *([default] if default is not None else [])]:
         states = _merge(states, target.states)
         ends.extend(end for end in target.ends if end not in ends)
     return Chain(name, states, tuple(ends))

@@ -216,13 +216,8 @@ class Wait(_Flow):
 class Succeed(State):
     """Ends the execution (or the branch/iteration) successfully."""
 
-    output_path: str | None = field(default=_DOLLAR, kw_only=True)
-
     type_name = "Succeed"
     terminal = True
-
-    def _fields(self) -> dict[str, JsonValue]:
-        return {"OutputPath": self.output_path} if self.output_path != _DOLLAR else {}
 
 
 @dataclass(frozen=True)

@@ -85,17 +85,18 @@ def patch_run_workflow(functions: WorkflowFunctions, *, state_machine_name: Sub)
             "errorName.$": "$.Payload.errorName",
             "report.$": "$.Payload.report",
         },
-        result_path="$.result",
+        result_path="$",
+        comment="Always runs; its result is the execution's output.",
         catch=(Catch(ON_ANY_ERROR, "RunFailed"),),
     )
     succeeded = Condition.any_of(
-        Condition.compare("$.result.status", "StringEquals", "SUCCEEDED"),
-        Condition.compare("$.result.status", "StringEquals", "PARTIAL"),
+        Condition.compare("$.status", "StringEquals", "SUCCEEDED"),
+        Condition.compare("$.status", "StringEquals", "PARTIAL"),
     )
     outcome = branch(
         "RunOutcome",
-        [(succeeded, Succeed("RunSucceeded", output_path="$.result", comment="200, or 206 with the report."))],
-        otherwise=Fail("RunDidNotSucceed", error_path="$.result.errorName", cause_path="$.result.reason"),
+        [(succeeded, Succeed("RunSucceeded", comment="200, or 206 with the report."))],
+        otherwise=Fail("RunDidNotSucceed", error_path="$.errorName", cause_path="$.reason"),
     )
     body = chain(
         validate,

@@ -118,13 +118,21 @@ def test_run_table_is_durable_encrypted_and_expiring(hub: dict[str, Any]) -> Non
     assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
 
 
-def test_hub_key_rotates_and_scopes_the_logs_service(hub: dict[str, Any]) -> None:
+def test_hub_key_rotates_and_scopes_every_non_account_principal(hub: dict[str, Any]) -> None:
     key = hub["Resources"]["HubKey"]["Properties"]
-    statements = {s["Sid"]: s for s in key["KeyPolicy"]["Statement"]}
+    condition, with_organisation, without = key["KeyPolicy"]["Fn::If"]
+    statements = {s["Sid"]: s for s in with_organisation["Statement"]}
 
     assert key["EnableKeyRotation"] is True
+    assert condition == "SharesInstanceOutput"
+    assert [s["Sid"] for s in without["Statement"]] == [
+        sid for sid in statements if sid != "OrganisationInstancesEncryptOutputThroughS3"
+    ]
     logs = statements["CloudWatchLogsForThisAccountsLogGroups"]
     assert "kms:EncryptionContext:aws:logs:arn" in logs["Condition"]["ArnLike"]
+    organisation = statements["OrganisationInstancesEncryptOutputThroughS3"]
+    assert organisation["Condition"]["StringEquals"]["aws:PrincipalOrgID"] == {"Ref": "InstanceOutputOrganizationId"}
+    assert "kms:ViaService" in organisation["Condition"]["StringEquals"]
     for statement in statements.values():
-        assert statement["Principal"] != "*"
-        assert statement["Principal"] != {"AWS": "*"}
+        if statement["Principal"] in ("*", {"AWS": "*"}):
+            assert statement.get("Condition"), statement["Sid"]

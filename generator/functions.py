@@ -1,0 +1,274 @@
+"""The hub's Lambda functions: one function, one role, one log group per handler, all from one package.
+
+Each function is declared once in ``FUNCTIONS`` with what it may do beyond writing its own logs; the role is
+built from exactly that. Functions that work in spokes get roles named by the fleet convention, which is
+what spoke trust policies admit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from awacs.aws import Action, Condition, StringEquals
+from troposphere import GetAtt, If, Parameter, Ref, Sub, Template
+from troposphere.awslambda import Code, Environment, Function, LoggingConfig, TracingConfig
+from troposphere.iam import Policy, Role
+from troposphere.logs import LogGroup
+
+from generator import naming
+from generator.asl.tasks import FunctionTarget
+from generator.asl.workflow import WorkflowFunctions
+from generator.encryption import EncryptionRefs
+from generator.iam import Grant, grants_document, service_trust
+from generator.messaging import MessagingRefs
+from generator.parameters import SHARES_INSTANCE_OUTPUT, HubParameters
+from generator.retention import retained
+from generator.spoke_access import SpokeAccessRefs
+from generator.storage import StorageRefs
+
+RUNTIME = "python3.13"
+ARCHITECTURE = "arm64"
+# The state machine's task timeout outlasts the function's own, so a slow invoke fails as a Lambda timeout.
+TASK_TIMEOUT_MARGIN_SECONDS = 30
+
+Concurrency = Literal["fleet", "record", "control"]
+Setting = Literal["bucket", "topic", "external_id", "concurrency", "instance_output"]
+
+
+@dataclass(frozen=True)
+class HubResources:
+    """What function permissions and settings refer to."""
+
+    storage: StorageRefs
+    messaging: MessagingRefs
+    spoke_access: SpokeAccessRefs
+    encryption: EncryptionRefs
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One handler: its module, sizing, settings, and what its role may do beyond its own logs."""
+
+    name: str
+    module: str
+    description: str
+    timeout: int
+    memory: int
+    concurrency: Concurrency
+    grants: Callable[[HubResources], tuple[Grant, ...]]
+    settings: tuple[Setting, ...] = ()
+    fleet_role: str | None = None  # set for functions that assume spoke roles
+
+    @property
+    def kebab(self) -> str:
+        return self.module.replace("_", "-")
+
+
+def _table(*actions: str) -> Callable[[HubResources], tuple[Grant, ...]]:
+    def grants(hub: HubResources) -> tuple[Grant, ...]:
+        return (Grant("UseRunTable", tuple(Action("dynamodb", a) for a in actions), (hub.storage.table_arn,)),)
+
+    return grants
+
+
+def _with(*parts: Callable[[HubResources], tuple[Grant, ...]]) -> Callable[[HubResources], tuple[Grant, ...]]:
+    return lambda hub: tuple(grant for part in parts for grant in part(hub))
+
+
+def _fleet(hub: HubResources) -> tuple[Grant, ...]:
+    return hub.spoke_access.fleet_grants()
+
+
+def _write_artifacts(pattern: str) -> Callable[[HubResources], tuple[Grant, ...]]:
+    def grants(hub: HubResources) -> tuple[Grant, ...]:
+        return (
+            Grant("WriteArtifacts", (Action("s3", "PutObject"),), (hub.storage.objects(pattern),)),
+            Grant(
+                "EncryptArtifacts",
+                (Action("kms", "GenerateDataKey"),),
+                (hub.encryption.key_arn,),
+                Condition(StringEquals("kms:ViaService", Sub("s3.${AWS::Region}.amazonaws.com"))),
+            ),
+        )
+
+    return grants
+
+
+def _notify(hub: HubResources) -> tuple[Grant, ...]:
+    return (
+        Grant("PublishRunNotifications", (Action("sns", "Publish"),), (hub.messaging.topic_arn,)),
+        Grant(
+            "EncryptNotifications",
+            (Action("kms", "Decrypt"), Action("kms", "GenerateDataKey")),
+            (hub.encryption.key_arn,),
+            Condition(StringEquals("kms:ViaService", Sub("sns.${AWS::Region}.amazonaws.com"))),
+        ),
+    )
+
+
+FUNCTIONS = (
+    FunctionSpec(
+        "ValidateRun", "validate_run", "Checks and normalises a run document; records the run once.",
+        timeout=30, memory=256, concurrency="control", grants=_table("PutItem"), settings=("concurrency",),
+    ),
+    FunctionSpec(
+        "Discover", "discover", "Finds a target's tagged instances and which SSM can reach.",
+        timeout=120, memory=512, concurrency="fleet", grants=_with(_fleet, _table("BatchWriteItem")),
+        settings=("external_id",), fleet_role="discover",
+    ),
+    FunctionSpec(
+        "SendCommand", "send_command", "Sends one snapshot or patch command per target and phase (ledgered).",
+        timeout=60, memory=256, concurrency="fleet",
+        grants=_with(_fleet, _table("GetItem", "PutItem", "UpdateItem")),
+        settings=("external_id", "bucket", "instance_output"), fleet_role="send-command",
+    ),
+    FunctionSpec(
+        "PollCommand", "poll_command", "Polls a command; records every instance's result when it ends.",
+        timeout=300, memory=512, concurrency="fleet", grants=_with(_fleet, _table("UpdateItem")),
+        settings=("external_id",), fleet_role="poll-command",
+    ),
+    FunctionSpec(
+        "StoreSnapshots", "store_snapshots", "Copies pre-patch snapshot output into the artifact bucket.",
+        timeout=600, memory=512, concurrency="fleet",
+        grants=_with(_fleet, _table("Query", "UpdateItem"), _write_artifacts("runs/*/pre/*")),
+        settings=("external_id", "bucket"), fleet_role="store-snapshots",
+    ),
+    FunctionSpec(
+        "RecordTarget", "record_target", "Closes a target: every instance gets a final state; 200/206/500.",
+        timeout=300, memory=512, concurrency="record", grants=_table("PutItem", "Query", "UpdateItem"),
+    ),
+    FunctionSpec(
+        "EvaluateWave", "evaluate_wave", "Judges a wave against its failure budget; halts the run if exceeded.",
+        timeout=60, memory=256, concurrency="control", grants=_table("PutItem", "Query"),
+    ),
+    FunctionSpec(
+        "Finalize", "finalize", "Decides the run outcome, writes the report, notifies.",
+        timeout=600, memory=1024, concurrency="control",
+        grants=_with(_table("Query", "UpdateItem"), _write_artifacts("runs/*/report/*"), _notify),
+        settings=("bucket", "topic"),
+    ),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FunctionRefs:
+    functions: dict[str, Function]
+    roles: dict[str, Role]
+    log_groups: dict[str, LogGroup]
+
+    def target(self, name: str) -> FunctionTarget:
+        spec = next(spec for spec in FUNCTIONS if spec.name == name)
+        return FunctionTarget(name, GetAtt(self.functions[name], "Arn"), spec.timeout + TASK_TIMEOUT_MARGIN_SECONDS)
+
+    def workflow(self) -> WorkflowFunctions:
+        """The functions as the workflow invokes them."""
+        return WorkflowFunctions(
+            validate_run=self.target("ValidateRun"),
+            discover=self.target("Discover"),
+            send_command=self.target("SendCommand"),
+            poll_command=self.target("PollCommand"),
+            store_snapshots=self.target("StoreSnapshots"),
+            record_target=self.target("RecordTarget"),
+            evaluate_wave=self.target("EvaluateWave"),
+            finalize=self.target("Finalize"),
+        )
+
+
+def add_functions(template: Template, parameters: HubParameters, hub: HubResources) -> FunctionRefs:
+    """Every handler's function, role and log group."""
+    refs = FunctionRefs({}, {}, {})
+    for spec in FUNCTIONS:
+        log_group = template.add_resource(
+            retained(
+                LogGroup(
+                    f"{spec.name}LogGroup",
+                    LogGroupName=naming.prefixed(f"-{spec.kebab}", before="/aws/lambda/"),
+                    RetentionInDays=Ref(parameters.log_retention_days),
+                    KmsKeyId=hub.encryption.key_arn,
+                )
+            )
+        )
+        role = template.add_resource(_role(spec, hub, log_group))
+        refs.log_groups[spec.name] = log_group
+        refs.roles[spec.name] = role
+        refs.functions[spec.name] = template.add_resource(
+            Function(
+                f"{spec.name}Function",
+                FunctionName=naming.prefixed(f"-{spec.kebab}"),
+                Description=spec.description,
+                Runtime=RUNTIME,
+                Architectures=[ARCHITECTURE],
+                Handler=f"handlers.{spec.module}.lambda_handler",
+                Code=Code(S3Bucket=Ref(parameters.code_bucket), S3Key=Ref(parameters.code_key)),
+                Layers=[Ref(parameters.powertools_layer)],
+                Role=GetAtt(role, "Arn"),
+                Timeout=spec.timeout,
+                MemorySize=spec.memory,
+                ReservedConcurrentExecutions=Ref(_concurrency(parameters, spec.concurrency)),
+                Environment=Environment(Variables=_environment(spec, parameters, hub)),
+                KmsKeyArn=hub.encryption.key_arn,
+                TracingConfig=TracingConfig(Mode="Active"),
+                LoggingConfig=LoggingConfig(LogGroup=Ref(log_group)),
+            )
+        )
+    return refs
+
+
+def _role(spec: FunctionSpec, hub: HubResources, log_group: LogGroup) -> Role:
+    function_name = naming.prefixed(f"-{spec.kebab}")
+    own = (
+        Grant(
+            "WriteOwnLogs",
+            (Action("logs", "CreateLogStream"), Action("logs", "PutLogEvents")),
+            (Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${Group}:*",
+                 Group=Ref(log_group)),),
+        ),
+        # X-Ray has no resource-level permissions.
+        Grant("WriteTraces", (Action("xray", "PutTelemetryRecords"), Action("xray", "PutTraceSegments")), ("*",)),
+        Grant(
+            "DecryptOwnEnvironment",
+            (Action("kms", "Decrypt"),),
+            (hub.encryption.key_arn,),
+            Condition(StringEquals("kms:EncryptionContext:LambdaFunctionName", function_name)),
+        ),
+    )  # fmt: skip
+    extra = {"RoleName": naming.hub_fleet_role_name(spec.fleet_role)} if spec.fleet_role else {}
+    return Role(
+        f"{spec.name}FunctionRole",
+        Description=f"{spec.name} function of the patch orchestrator hub.",
+        AssumeRolePolicyDocument=service_trust("lambda.amazonaws.com", confine=False),
+        Policies=[Policy(PolicyName=spec.kebab, PolicyDocument=grants_document((*own, *spec.grants(hub))))],
+        **extra,
+    )
+
+
+def _concurrency(parameters: HubParameters, kind: Concurrency) -> Parameter:
+    return {
+        "fleet": parameters.fleet_concurrency,
+        "record": parameters.record_concurrency,
+        "control": parameters.control_concurrency,
+    }[kind]
+
+
+def _environment(spec: FunctionSpec, parameters: HubParameters, hub: HubResources) -> dict[str, object]:
+    variables: dict[str, object] = {
+        "RUN_TABLE_NAME": Ref(hub.storage.run_table),
+        "NAME_PREFIX": Ref(parameters.name_prefix),
+        "AWS_PARTITION": Ref("AWS::Partition"),
+        "RECORD_RETENTION_DAYS": Ref(parameters.record_retention_days),
+    }
+    settings: dict[Setting, dict[str, object]] = {
+        "bucket": {"ARTIFACT_BUCKET": Ref(hub.storage.artifact_bucket)},
+        "topic": {"NOTIFICATION_TOPIC_ARN": hub.messaging.topic_arn},
+        "external_id": {"EXTERNAL_ID_SECRET_ARN": Ref(hub.spoke_access.external_id)},
+        "concurrency": {
+            "ACCOUNT_CONCURRENCY": Ref(parameters.account_concurrency),
+            "REGION_CONCURRENCY": Ref(parameters.region_concurrency),
+        },
+        "instance_output": {"INSTANCE_OUTPUT": If(SHARES_INSTANCE_OUTPUT, "true", "false")},
+    }
+    for setting in spec.settings:
+        variables |= settings[setting]
+    return variables
