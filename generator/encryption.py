@@ -60,11 +60,14 @@ def add_encryption(template: Template, parameters: HubParameters) -> EncryptionR
             Principal=Principal("AWS", "*"),
             Action=[Action("kms", "Decrypt"), Action("kms", "GenerateDataKey")],
             Resource=["*"],
+            # One StringEquals block holding both keys: two blocks with one operator would overwrite each other.
             Condition=Condition(
-                [
-                    StringEquals("aws:PrincipalOrgID", Ref(parameters.organization_id)),
-                    StringEquals("kms:ViaService", Sub("s3.${AWS::Region}.amazonaws.com")),
-                ]
+                StringEquals(
+                    {
+                        "aws:PrincipalOrgID": Ref(parameters.organization_id),
+                        "kms:ViaService": Sub("s3.${AWS::Region}.amazonaws.com"),
+                    }
+                )
             ),
         )
     ]

@@ -87,6 +87,8 @@ def policy_document(statements: Sequence[Statement]) -> PolicyDocument:
     duplicates = sorted({sid for sid in sids if sids.count(sid) > 1})
     if duplicates:
         raise ValueError(f"duplicate Sids in one policy: {duplicates}")
+    for statement, sid in zip(statements, sids, strict=True):
+        _check_condition(sid, statement.properties.get("Condition"))
     ordered = sorted(statements, key=lambda statement: statement.properties["Sid"])
     return PolicyDocument(Version=POLICY_VERSION, Statement=ordered)
 
@@ -94,6 +96,16 @@ def policy_document(statements: Sequence[Statement]) -> PolicyDocument:
 def policy_document_if(condition: str, always: Sequence[Statement], when: Sequence[Statement]) -> If:
     """``always`` plus ``when`` if ``condition`` holds, else ``always`` only (statements cannot be conditional)."""
     return If(condition, policy_document([*always, *when]), policy_document(always))
+
+
+def _check_condition(sid: str, condition: Any) -> None:
+    """Refuse two blocks with one operator: they render as one JSON key and the last silently wins."""
+    if not isinstance(condition, Condition) or not isinstance(condition.conditions, list):
+        return
+    operators = [type(block).__name__ for block in condition.conditions]
+    repeated = sorted({name for name in operators if operators.count(name) > 1})
+    if repeated:
+        raise ValueError(f"statement {sid}: {repeated} given more than once; put all its keys in one block")
 
 
 def grants_document(grants: Iterable[Grant]) -> PolicyDocument:

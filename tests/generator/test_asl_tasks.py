@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from awacs.aws import Action, Allow, Condition, Statement, StringEquals
 from troposphere import GetAtt, Ref
 
 from generator.asl.chain import chain
@@ -19,7 +20,7 @@ from generator.asl.tasks import (
     lambda_invoke,
     lambda_invoke_wait_for_token,
 )
-from generator.iam import canonical
+from generator.iam import canonical, policy_document
 
 VALIDATE = FunctionTarget("ValidateRun", GetAtt("ValidateRunFunction", "Arn"))
 APPROVAL = FunctionTarget("RequestApproval", GetAtt("RequestApprovalFunction", "Arn"))
@@ -91,3 +92,16 @@ def test_one_substitution_key_bound_to_two_values_is_refused() -> None:
 
     with pytest.raises(GraphError, match="ValidateRunFunctionArn"):
         StateMachineDefinition(body.graph(), comment="t", timeout_seconds=60)
+
+
+def test_a_condition_operator_given_twice_is_refused() -> None:
+    # Two StringEquals blocks render as one JSON key: the first condition would silently disappear.
+    statement = Statement(
+        Sid="Twice",
+        Effect=Allow,
+        Action=[Action("kms", "Decrypt")],
+        Resource=["*"],
+        Condition=Condition([StringEquals("aws:PrincipalOrgID", "o-1"), StringEquals("kms:ViaService", "s3")]),
+    )
+    with pytest.raises(ValueError, match="StringEquals"):
+        policy_document([statement])
