@@ -75,13 +75,16 @@ def parse_iso(text: str) -> datetime:
 
 
 def query_prefix(dynamodb: Any, table: str, run_id: str, prefix: str) -> Iterator[dict[str, Any]]:
-    """Every item of a run whose sort key starts with ``prefix``, all pages, consistent reads."""
+    """Every item of a run whose sort key starts with ``prefix`` (all items for ""), all pages, consistent reads."""
+    values = {":pk": {"S": run_pk(run_id)}}
+    condition = "pk = :pk"
+    if prefix:
+        # DynamoDB refuses an empty string in a key condition, so "everything" is the bare partition query.
+        values[":prefix"] = {"S": prefix}
+        condition += " AND begins_with(sk, :prefix)"
     paginator = dynamodb.get_paginator("query")
     pages = paginator.paginate(
-        TableName=table,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-        ExpressionAttributeValues={":pk": {"S": run_pk(run_id)}, ":prefix": {"S": prefix}},
-        ConsistentRead=True,
+        TableName=table, KeyConditionExpression=condition, ExpressionAttributeValues=values, ConsistentRead=True
     )
     for page in pages:
         for item in page["Items"]:

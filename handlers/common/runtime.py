@@ -96,6 +96,10 @@ class _Container:
         self.env: Env | None = None
         self.clients: Clients | None = None
 
+    def reset(self) -> None:
+        """Forget the environment and clients (tests that redeploy between runs)."""
+        self.env, self.clients = None, None
+
     def get(self) -> tuple[Env, Clients]:
         env = Env.from_environ(os.environ)
         if env != self.env or self.clients is None:

@@ -1,0 +1,477 @@
+"""A simulated SSM fleet for moto: what moto's SSM lacks for patch-run rehearsals.
+
+moto's SendCommand succeeds at once for every instance of a region, and it has no ListCommandInvocations,
+CancelCommand or DescribeInstanceInformation. ``Fleet.install`` replaces those operations on moto's SSM
+response class with a simulation over instances the test declares: tag targeting, managed/offline/unmanaged
+agents, per-instance outcomes (Success, Failed, TimedOut, DeliveryTimedOut, or never finishing) that complete
+on a virtual clock, paginated invocation listings, cancellation, and throttling on demand. Every SendCommand
+request is kept for assertions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult
+from moto.ssm.responses import SimpleSystemManagerResponse
+
+from handlers.common import conventions
+
+NEVER = "Never"  # a Behaviour status: the invocation stays InProgress until cancelled
+IN_PROGRESS = "InProgress"
+FAILED_STATUSES = {"Failed", "TimedOut", "DeliveryTimedOut", "Cancelled"}
+PATCH_PLUGINS = {"Linux": "PatchLinux", "Windows": "PatchWindows"}
+SNAPSHOT_PLUGINS = {"Linux": "LinuxSnapshot", "Windows": "WindowsSnapshot"}
+OUTPUT_LIMIT = 24_000
+PATCH_OPERATIONS = {"Install", "Scan"}
+REBOOT_OPTIONS = {"RebootIfNeeded", "NoReboot"}
+INVOCATION_PAGE = 50
+INSTANCE_INFORMATION_PAGE = 10
+AMI = "ami-0123456789abcdef0"
+
+
+class VirtualClock:
+    """Time that only moves when the workflow waits (or a test says so)."""
+
+    def __init__(self, start: datetime = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+        self.waits: list[float] = []
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.waits.append(seconds)
+            self._now += timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How an instance answers one kind of command: final status, after how long, with what output."""
+
+    status: str = "Success"
+    seconds: int = 300
+    response_code: int = 0
+    stdout: str = ""
+    stderr: str = ""
+
+
+@dataclass
+class SimInstance:
+    account_id: str
+    region: str
+    instance_id: str
+    platform: str  # "Linux" or "Windows"
+    ping: str | None  # "Online", "ConnectionLost", or None when the SSM agent is not registered
+    tags: dict[str, str]
+    patch: Behaviour
+    snapshot: Behaviour
+
+
+@dataclass
+class SimInvocation:
+    instance: SimInstance
+    behaviour: Behaviour
+    plugin: str
+    requested_at: datetime
+    cancelled_at: datetime | None = None
+
+
+@dataclass
+class SimCommand:
+    command_id: str
+    account_id: str
+    region: str
+    request: dict[str, Any]
+    requested_at: datetime
+    invocations: dict[str, SimInvocation] = field(default_factory=dict)
+
+    @property
+    def document(self) -> str:
+        return str(self.request["DocumentName"])
+
+
+class Fleet:
+    """Instances across accounts and regions, and the SSM service that patches them."""
+
+    def __init__(self, clock: VirtualClock, *, name_prefix: str = conventions.DEFAULT_NAME_PREFIX) -> None:
+        self.clock = clock
+        self.snapshot_document = conventions.snapshot_document_name(name_prefix)
+        self.instances: dict[tuple[str, str], list[SimInstance]] = {}
+        self.commands: dict[str, SimCommand] = {}
+        self.calls: list[tuple[str, str, str]] = []  # (operation, account, region)
+        self._faults: list[tuple[str, str | None, str, int]] = []  # (operation, account, code, remaining)
+        self._lock = threading.RLock()
+
+    # Setting up the fleet -------------------------------------------------------------------------------
+
+    def add(
+        self,
+        account_id: str,
+        region: str,
+        count: int = 1,
+        *,
+        tags: dict[str, str] | None = None,
+        platform: str = "Linux",
+        ping: str | None = "Online",
+        patch: Behaviour = Behaviour(),
+        snapshot: Behaviour | None = None,
+        stopped: bool = False,
+    ) -> list[str]:
+        """Launch ``count`` instances (real moto EC2 instances in that account) and register their agents."""
+        tags = {"PatchGroup": "web", **(tags or {})}
+        ec2 = _client("ec2", account_id, region)
+        launched = ec2.run_instances(
+            ImageId=AMI,
+            MinCount=count,
+            MaxCount=count,
+            InstanceType="t3.micro",
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
+            ],
+        )["Instances"]
+        ids = [instance["InstanceId"] for instance in launched]
+        if stopped:
+            ec2.stop_instances(InstanceIds=ids)
+        with self._lock:
+            for instance_id in ids:
+                self.instances.setdefault((account_id, region), []).append(
+                    SimInstance(
+                        account_id,
+                        region,
+                        instance_id,
+                        platform,
+                        "ConnectionLost" if stopped and ping else ping,
+                        tags,
+                        patch,
+                        snapshot or Behaviour(seconds=15, stdout=f"== host\n{instance_id}\n"),
+                    )
+                )
+        return ids
+
+    def throttle(
+        self, operation: str, times: int, *, account_id: str | None = None, code: str = "ThrottlingException"
+    ) -> None:
+        """The next ``times`` calls of ``operation`` (in ``account_id``, or anywhere) fail with ``code``."""
+        with self._lock:
+            self._faults.append((operation, account_id, code, times))
+
+    # What happened --------------------------------------------------------------------------------------
+
+    def sent(self, *, document: str | None = None) -> list[SimCommand]:
+        """Every command sent, in order, optionally only those of ``document``."""
+        with self._lock:
+            return [c for c in self.commands.values() if document is None or c.document == document]
+
+    def count(self, operation: str) -> int:
+        with self._lock:
+            return sum(1 for op, _, _ in self.calls if op == operation)
+
+    # The simulated SSM operations -----------------------------------------------------------------------
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Route moto's SSM operations used by the handlers to this fleet."""
+        fleet = self
+
+        def operation(name: str, body: Callable[[Fleet, SimpleSystemManagerResponse], dict[str, Any]]) -> None:
+            def handler(response: SimpleSystemManagerResponse) -> ActionResult:
+                fleet._enter(name, response.current_account, response.region)
+                return ActionResult(body(fleet, response))
+
+            monkeypatch.setattr(SimpleSystemManagerResponse, name, handler, raising=False)
+
+        operation("send_command", Fleet._send_command)
+        operation("list_commands", Fleet._list_commands)
+        operation("list_command_invocations", Fleet._list_command_invocations)
+        operation("get_command_invocation", Fleet._get_command_invocation)
+        operation("cancel_command", Fleet._cancel_command)
+        operation("describe_instance_information", Fleet._describe_instance_information)
+
+    def _enter(self, operation: str, account_id: str, region: str) -> None:
+        with self._lock:
+            self.calls.append((operation, account_id, region))
+            for index, (op, account, code, remaining) in enumerate(self._faults):
+                if op == operation and account in (None, account_id) and remaining > 0:
+                    self._faults[index] = (op, account, code, remaining - 1)
+                    raise ServiceException(code, f"Rate exceeded ({operation}, simulated)")
+
+    def _send_command(self, response: SimpleSystemManagerResponse) -> dict[str, Any]:
+        request = {key: response._get_param(key) for key in _SEND_COMMAND_KEYS if response._get_param(key) is not None}
+        document = request.get("DocumentName")
+        if document not in (conventions.PATCH_DOCUMENT_NAME, self.snapshot_document):
+            raise ServiceException("InvalidDocument", f"Document {document} does not exist in this account")
+        if document == conventions.PATCH_DOCUMENT_NAME:
+            _check_patch_parameters(request.get("Parameters", {}))
+        if "InstanceIds" in request:
+            raise ServiceException("InvalidParameters", "this fleet only simulates tag targets")
+        with self._lock:
+            targeted = [
+                instance
+                for instance in self.instances.get((response.current_account, response.region), [])
+                if instance.ping is not None and _matches(instance, request.get("Targets", []))
+            ]
+            command = SimCommand(
+                str(uuid.uuid4()), response.current_account, response.region, request, self.clock.now()
+            )
+            for instance in targeted:
+                patching = document == conventions.PATCH_DOCUMENT_NAME
+                behaviour = instance.patch if patching else instance.snapshot
+                if instance.ping != "Online":
+                    behaviour = Behaviour(status="DeliveryTimedOut", seconds=int(request.get("TimeoutSeconds", 3600)))
+                plugin = (PATCH_PLUGINS if patching else SNAPSHOT_PLUGINS)[instance.platform]
+                command.invocations[instance.instance_id] = SimInvocation(
+                    instance, behaviour, plugin, command.requested_at
+                )
+            self.commands[command.command_id] = command
+        self._write_output(command)
+        return {"Command": self._command_view(command)}
+
+    def _list_commands(self, response: SimpleSystemManagerResponse) -> dict[str, Any]:
+        command_id = response._get_param("CommandId")
+        filters = {f["key"]: f["value"] for f in response._get_param("Filters") or []}
+        with self._lock:
+            found = [
+                command
+                for command in self.commands.values()
+                if (command.account_id, command.region) == (response.current_account, response.region)
+                and (command_id is None or command.command_id == command_id)
+                and ("InvokedAfter" not in filters or command.requested_at >= _parse(filters["InvokedAfter"]))
+            ]
+            if command_id is not None and not found:
+                raise ServiceException("InvalidCommandId", f"{command_id} is not a valid command id")
+            return {"Commands": [self._command_view(command) for command in found]}
+
+    def _list_command_invocations(self, response: SimpleSystemManagerResponse) -> dict[str, Any]:
+        command = self._command(response)
+        details = bool(response._get_param("Details"))
+        start = int(response._get_param("NextToken") or 0)
+        size = int(response._get_param("MaxResults") or INVOCATION_PAGE)
+        invocations = list(command.invocations.values())[start : start + size]
+        page: dict[str, Any] = {"CommandInvocations": [self._invocation_view(command, i, details) for i in invocations]}
+        if start + size < len(command.invocations):
+            page["NextToken"] = str(start + size)
+        return page
+
+    def _get_command_invocation(self, response: SimpleSystemManagerResponse) -> dict[str, Any]:
+        command = self._command(response)
+        instance_id = response._get_param("InstanceId")
+        invocation = command.invocations.get(instance_id)
+        if invocation is None:
+            raise ServiceException("InvocationDoesNotExist", f"no invocation for {instance_id}")
+        status = self._status(invocation)
+        plugin = response._get_param("PluginName")
+        if plugin and plugin != invocation.plugin:
+            raise ServiceException("InvalidPluginName", f"{plugin} did not run on {instance_id}")
+        ended = status != IN_PROGRESS
+        return {
+            "CommandId": command.command_id,
+            "InstanceId": instance_id,
+            "PluginName": invocation.plugin,
+            "Status": status,
+            "StatusDetails": status,
+            "ResponseCode": invocation.behaviour.response_code if ended else -1,
+            "StandardOutputContent": invocation.behaviour.stdout[:OUTPUT_LIMIT] if ended else "",
+            "StandardErrorContent": invocation.behaviour.stderr[:OUTPUT_LIMIT] if ended else "",
+            "ExecutionStartDateTime": _iso(command.requested_at),
+            "ExecutionEndDateTime": _iso(self._ended_at(command, invocation)) if ended else "",
+        }
+
+    def _cancel_command(self, response: SimpleSystemManagerResponse) -> dict[str, Any]:
+        command = self._command(response)
+        now = self.clock.now()
+        with self._lock:
+            for invocation in command.invocations.values():
+                if self._status(invocation) == IN_PROGRESS:
+                    invocation.cancelled_at = now
+        return {}
+
+    def _describe_instance_information(self, response: SimpleSystemManagerResponse) -> dict[str, Any]:
+        wanted: set[str] | None = None
+        for entry in response._get_param("Filters") or []:
+            if entry["Key"] == "InstanceIds":
+                wanted = set(entry["Values"])
+        with self._lock:
+            managed = [
+                instance
+                for instance in self.instances.get((response.current_account, response.region), [])
+                if instance.ping is not None and (wanted is None or instance.instance_id in wanted)
+            ]
+        start = int(response._get_param("NextToken") or 0)
+        size = int(response._get_param("MaxResults") or INSTANCE_INFORMATION_PAGE)
+        page: dict[str, Any] = {
+            "InstanceInformationList": [
+                {
+                    "InstanceId": i.instance_id,
+                    "PingStatus": i.ping,
+                    "PlatformType": i.platform,
+                    "PlatformName": "Amazon Linux" if i.platform == "Linux" else "Microsoft Windows Server 2022",
+                    "ResourceType": "EC2Instance",
+                }
+                for i in managed[start : start + size]
+            ]
+        }
+        if start + size < len(managed):
+            page["NextToken"] = str(start + size)
+        return page
+
+    # Helpers ----------------------------------------------------------------------------------------------
+
+    def _command(self, response: SimpleSystemManagerResponse) -> SimCommand:
+        command_id = response._get_param("CommandId")
+        with self._lock:
+            command = self.commands.get(command_id)
+        if command is None or (command.account_id, command.region) != (response.current_account, response.region):
+            raise ServiceException("InvalidCommandId", f"{command_id} is not a valid command id")
+        return command
+
+    def _status(self, invocation: SimInvocation) -> str:
+        ends = invocation.requested_at + timedelta(seconds=invocation.behaviour.seconds)
+        now = self.clock.now()
+        if invocation.cancelled_at is not None:
+            return "Cancelled"
+        if invocation.behaviour.status == NEVER or now < ends:
+            return IN_PROGRESS
+        return invocation.behaviour.status
+
+    def _ended_at(self, command: SimCommand, invocation: SimInvocation) -> datetime:
+        return invocation.cancelled_at or command.requested_at + timedelta(seconds=invocation.behaviour.seconds)
+
+    def _command_view(self, command: SimCommand) -> dict[str, Any]:
+        statuses = [self._status(invocation) for invocation in command.invocations.values()]
+        if IN_PROGRESS in statuses:
+            status = IN_PROGRESS
+        elif "Cancelled" in statuses:
+            status = "Cancelled"
+        elif "Failed" in statuses:
+            status = "Failed"
+        elif {"TimedOut", "DeliveryTimedOut"} & set(statuses):
+            status = "TimedOut"
+        else:
+            status = "Success"
+        return {
+            "CommandId": command.command_id,
+            "DocumentName": command.document,
+            "Comment": command.request.get("Comment", ""),
+            "Status": status,
+            "RequestedDateTime": command.requested_at,
+            "TargetCount": len(statuses),
+            "CompletedCount": sum(1 for s in statuses if s != IN_PROGRESS),
+            "ErrorCount": sum(1 for s in statuses if s in FAILED_STATUSES),
+            "MaxConcurrency": command.request.get("MaxConcurrency", ""),
+            "MaxErrors": command.request.get("MaxErrors", ""),
+            "Targets": command.request.get("Targets", []),
+        }
+
+    def _invocation_view(self, command: SimCommand, invocation: SimInvocation, details: bool) -> dict[str, Any]:
+        status = self._status(invocation)
+        view: dict[str, Any] = {
+            "CommandId": command.command_id,
+            "InstanceId": invocation.instance.instance_id,
+            "DocumentName": command.document,
+            "Status": status,
+            "StatusDetails": status,
+            "RequestedDateTime": command.requested_at,
+        }
+        if details:
+            other = "LinuxSnapshot" if invocation.plugin == "WindowsSnapshot" else "WindowsSnapshot"
+            plugins = [
+                {
+                    "Name": invocation.plugin,
+                    "Status": status,
+                    "ResponseCode": invocation.behaviour.response_code if status != IN_PROGRESS else -1,
+                    "Output": (invocation.behaviour.stdout + invocation.behaviour.stderr)[:2500],
+                }
+            ]
+            if invocation.plugin in SNAPSHOT_PLUGINS.values():
+                plugins.append({"Name": other, "Status": "Skipped", "ResponseCode": 0, "Output": ""})
+            view["CommandPlugins"] = plugins
+        return view
+
+    def _write_output(self, command: SimCommand) -> None:
+        """Instances write Run Command output to S3 themselves when the command asks for it."""
+        bucket = command.request.get("OutputS3BucketName")
+        if not bucket:
+            return
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        for instance_id, invocation in command.invocations.items():
+            key = f"{command.request.get('OutputS3KeyPrefix', '')}/{command.command_id}/{instance_id}/{invocation.plugin}/stdout"
+            s3.put_object(Bucket=bucket, Key=key, Body=invocation.behaviour.stdout.encode())
+
+
+_SEND_COMMAND_KEYS = (
+    "DocumentName",
+    "Parameters",
+    "Targets",
+    "InstanceIds",
+    "MaxConcurrency",
+    "MaxErrors",
+    "TimeoutSeconds",
+    "Comment",
+    "OutputS3BucketName",
+    "OutputS3KeyPrefix",
+)
+_session_ids = itertools.count()
+
+
+def _client(service: str, account_id: str, region: str) -> Any:
+    """A client acting in ``account_id`` (moto keys its backends by the assumed role's account)."""
+    credentials = boto3.client("sts", region_name=region).assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/fleet-setup", RoleSessionName=f"setup-{next(_session_ids)}"
+    )["Credentials"]
+    return boto3.client(
+        service,
+        region_name=region,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+def _matches(instance: SimInstance, targets: list[dict[str, Any]]) -> bool:
+    if not targets:
+        return False
+    for target in targets:
+        key = str(target["Key"])
+        if not key.startswith("tag:"):
+            raise ServiceException("InvalidTarget", f"unsupported target key {key}")
+        if instance.tags.get(key.removeprefix("tag:")) not in target["Values"]:
+            return False
+    return True
+
+
+def _check_patch_parameters(parameters: dict[str, list[str]]) -> None:
+    operation = parameters.get("Operation", [""])[0]
+    reboot = parameters.get("RebootOption", ["RebootIfNeeded"])[0]
+    if operation not in PATCH_OPERATIONS:
+        raise ServiceException("InvalidParameters", f"Operation {operation!r} is not valid")
+    if reboot not in REBOOT_OPTIONS:
+        raise ServiceException("InvalidParameters", f"RebootOption {reboot!r} is not valid")
+    snapshot = parameters.get("SnapshotId", [""])[0]
+    try:
+        uuid.UUID(snapshot) if snapshot else None
+    except ValueError:
+        raise ServiceException("InvalidParameters", f"SnapshotId {snapshot!r} is not a UUID") from None
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def instances_in(fleet: Fleet, account_id: str, region: str) -> Iterator[SimInstance]:
+    yield from fleet.instances.get((account_id, region), [])

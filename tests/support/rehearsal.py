@@ -1,0 +1,227 @@
+"""Rehearse patch runs offline: the generated state machine, executed by moto, invoking the real handlers.
+
+``rehearsal()`` deploys the hub's resources into moto (run table, artifact bucket, topic, ExternalId secret),
+creates the state machine from the generated definition (substitutions bound to the functions' ARNs), and
+routes every Lambda invoke, from the state machine or a test, to the handler module in this process. Waits
+and retry back-offs advance a virtual clock instead of sleeping; SSM is the simulated ``Fleet``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.sns.models import sns_backends
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+from generator.functions import FUNCTIONS, FunctionSpec
+from handlers.common import records, runtime
+from handlers.common.conventions import DEFAULT_NAME_PREFIX
+from tests.support.cfn import generated_template, resolve, resolve_definition
+from tests.support.fleet import Fleet, VirtualClock
+
+HUB_ACCOUNT = "123456789012"  # moto runs every state-machine call in its default account
+HUB_REGION = "eu-west-1"
+ARTIFACT_BUCKET = "patch-orchestrator-artifacts-test"
+EXTERNAL_ID = "rehearsal-external-id-0123456789"
+EXECUTING_BACKENDS = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+
+def function_name(spec: FunctionSpec) -> str:
+    return f"{DEFAULT_NAME_PREFIX}-{spec.kebab}"
+
+
+def function_arn(spec: FunctionSpec) -> str:
+    return f"arn:aws:lambda:{HUB_REGION}:{HUB_ACCOUNT}:function:{function_name(spec)}"
+
+
+@dataclass(frozen=True)
+class FakeLambdaContext:
+    """The attributes Powertools reads from a Lambda context."""
+
+    function_name: str
+    memory_limit_in_mb: int = 256
+    function_version: str = "$LATEST"
+    aws_request_id: str = "rehearsal"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{HUB_REGION}:{HUB_ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@dataclass
+class Rehearsal:
+    """A deployed hub in moto and the fleet it patches."""
+
+    clock: VirtualClock
+    fleet: Fleet
+    state_machine_arn: str
+    table_name: str
+    topic_arn: str
+    invocations: Counter[str] = field(default_factory=Counter)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run(self, document: dict[str, Any], run_id: str, *, timeout_seconds: float = 120) -> dict[str, Any]:
+        """Start an execution named ``run_id`` with ``document`` and wait for it to end."""
+        return self.wait(self.start(document, run_id), timeout_seconds=timeout_seconds)
+
+    def start(self, document: Any, run_id: str) -> str:
+        client = boto3.client("stepfunctions", region_name=HUB_REGION)
+        body = document if isinstance(document, str) else json.dumps(document)
+        return str(
+            client.start_execution(stateMachineArn=self.state_machine_arn, name=run_id, input=body)["executionArn"]
+        )
+
+    def wait(self, execution_arn: str, *, timeout_seconds: float = 120) -> dict[str, Any]:
+        client = boto3.client("stepfunctions", region_name=HUB_REGION)
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            described: dict[str, Any] = client.describe_execution(executionArn=execution_arn)
+            if described["status"] != "RUNNING":
+                return described
+            time.sleep(0.05)
+        raise AssertionError(f"{execution_arn} still running after {timeout_seconds}s")
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        client = boto3.client("stepfunctions", region_name=HUB_REGION)
+        pages = client.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+        return [event for page in pages for event in page["events"]]
+
+    def items(self, run_id: str, prefix: str = "") -> list[dict[str, Any]]:
+        dynamodb = boto3.client("dynamodb", region_name=HUB_REGION)
+        return list(records.query_prefix(dynamodb, self.table_name, run_id, prefix))
+
+    def item(self, run_id: str, sort_key: str) -> dict[str, Any] | None:
+        found = [item for item in self.items(run_id, sort_key) if item["sk"] == sort_key]
+        return found[0] if found else None
+
+    def s3_keys(self, prefix: str) -> list[str]:
+        s3 = boto3.client("s3", region_name=HUB_REGION)
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=ARTIFACT_BUCKET, Prefix=prefix)
+        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+
+    def s3_text(self, key: str) -> str:
+        s3 = boto3.client("s3", region_name=HUB_REGION)
+        return str(s3.get_object(Bucket=ARTIFACT_BUCKET, Key=key)["Body"].read().decode())
+
+    def notifications(self) -> list[tuple[str, str]]:
+        """(subject, message) of everything published to the run notifications topic."""
+        topic = sns_backends[HUB_ACCOUNT][HUB_REGION].topics[self.topic_arn]
+        return [(str(subject), message) for _, message, subject, _, _ in topic.sent_notifications]
+
+    def invoke(self, spec_name: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Call a handler through its lambda_handler, as the state machine would."""
+        spec = next(spec for spec in FUNCTIONS if spec.name == spec_name)
+        module = importlib.import_module(f"handlers.{spec.module}")
+        return dict(module.lambda_handler(event, FakeLambdaContext(function_name(spec))))
+
+    def _route(self, function: str, body: Any, response_headers: dict[str, Any]) -> bytes:
+        name = function.split(":")[6] if function.startswith("arn:") else function
+        spec = next(spec for spec in FUNCTIONS if function_name(spec) == name)
+        module = importlib.import_module(f"handlers.{spec.module}")
+        with self._lock:
+            self.invocations[spec.name] += 1
+        try:
+            result = module.lambda_handler(json.loads(body or "{}"), FakeLambdaContext(name))
+        except Exception as error:  # the Lambda service reports any exception as a function error
+            with self._lock:
+                self.errors.append((spec.name, f"{type(error).__name__}: {error}"))
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
+        return json.dumps(result).encode()
+
+
+@contextmanager
+def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10) -> Iterator[Rehearsal]:
+    """A hub deployed in moto with an empty fleet; add instances with ``rehearsal.fleet.add``."""
+    template = generated_template("hub.json")
+    defaults = {name: spec.get("Default") for name, spec in template["Parameters"].items()}
+    resources = template["Resources"]
+    with mock_aws(config=EXECUTING_BACKENDS):  # type: ignore[arg-type]
+        table = resources["PatchRunsTable"]["Properties"]
+        table_name = resolve(table["TableName"], defaults)
+        boto3.client("dynamodb", region_name=HUB_REGION).create_table(
+            TableName=table_name,
+            BillingMode=table["BillingMode"],
+            AttributeDefinitions=table["AttributeDefinitions"],
+            KeySchema=table["KeySchema"],
+        )
+        boto3.client("s3", region_name=HUB_REGION).create_bucket(
+            Bucket=ARTIFACT_BUCKET, CreateBucketConfiguration={"LocationConstraint": HUB_REGION}
+        )
+        topic_name = resolve(resources["RunNotificationsTopic"]["Properties"]["TopicName"], defaults)
+        topic_arn = boto3.client("sns", region_name=HUB_REGION).create_topic(Name=topic_name)["TopicArn"]
+        secret_name = resolve(resources["SpokeExternalIdSecret"]["Properties"]["Name"], defaults)
+        secret_arn = boto3.client("secretsmanager", region_name=HUB_REGION).create_secret(
+            Name=secret_name, SecretString=EXTERNAL_ID
+        )["ARN"]
+        for name, value in {
+            "RUN_TABLE_NAME": table_name,
+            "NAME_PREFIX": DEFAULT_NAME_PREFIX,
+            "AWS_PARTITION": "aws",
+            "AWS_REGION": HUB_REGION,
+            "RECORD_RETENTION_DAYS": "30",
+            "EXTERNAL_ID_SECRET_ARN": secret_arn,
+            "ARTIFACT_BUCKET": ARTIFACT_BUCKET,
+            "NOTIFICATION_TOPIC_ARN": topic_arn,
+            "ACCOUNT_CONCURRENCY": str(account_concurrency),
+            "REGION_CONCURRENCY": "5",
+            "INSTANCE_OUTPUT": "false",
+        }.items():
+            monkeypatch.setenv(name, value)
+
+        clock = VirtualClock()
+        fleet = Fleet(clock)
+        fleet.install(monkeypatch)
+        definition = resolve_definition(
+            template, "PatchRunStateMachine", {f"{spec.name}FunctionArn": function_arn(spec) for spec in FUNCTIONS}
+        )
+        state_machine_arn = boto3.client("stepfunctions", region_name=HUB_REGION).create_state_machine(
+            name=resolve(resources["PatchRunStateMachine"]["Properties"]["StateMachineName"], defaults),
+            definition=json.dumps(definition),
+            roleArn=f"arn:aws:iam::{HUB_ACCOUNT}:role/patch-run",
+            type="STANDARD",
+        )["stateMachineArn"]
+        hub = Rehearsal(clock, fleet, state_machine_arn, table_name, topic_arn)
+
+        monkeypatch.setattr(runtime, "utcnow", clock.now)
+        monkeypatch.setattr(
+            WaitFunction, "_wait_interval", lambda _self, env, wait_seconds: clock.advance(wait_seconds)
+        )
+        monkeypatch.setattr(retrier_decl, "time", _NoSleep(clock))
+        monkeypatch.setattr(
+            LambdaSimpleBackend,
+            "invoke",
+            lambda _self, function_name, qualifier, body, headers, response_headers: hub._route(
+                function_name, body, response_headers
+            ),
+        )
+        for spec in FUNCTIONS:
+            importlib.import_module(f"handlers.{spec.module}").lambda_handler.container.reset()
+        yield hub
+
+
+class _NoSleep:
+    """Stands in for the ``time`` module in moto's retrier: back-off advances the virtual clock."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self._clock = clock
+
+    def sleep(self, seconds: float) -> None:
+        self._clock.advance(seconds)
