@@ -126,7 +126,7 @@ def _request(event: dict[str, Any], env: Env, target: Target, *, phase: str, tok
     tags = field(event, "settings.selector.tags", dict)
     request: dict[str, Any] = {
         "Targets": [{"Key": f"tag:{key}", "Values": list(values)} for key, values in sorted(tags.items())],
-        "TimeoutSeconds": DELIVERY_TIMEOUT_SECONDS,
+        "TimeoutSeconds": DELIVERY_TIMEOUT_SECONDS[phase],
         # Comment is at most 100 characters: the run id (cut) for people, the token for the ledger.
         "Comment": f"{target.run_id[:60]} w{target.wave_index:02d} {phase} #{token}",
     }

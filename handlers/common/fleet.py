@@ -38,7 +38,9 @@ SCHEDULES = {
 }
 
 # Delivery timeout for SendCommand: an instance that has not picked the command up by then is DeliveryTimedOut.
-DELIVERY_TIMEOUT_SECONDS = 600
+# Online agents pick commands up in seconds; the snapshot's is short so an offline instance cannot hold the
+# target's snapshot phase (and its polling) for long.
+DELIVERY_TIMEOUT_SECONDS = {"snapshot": 120, "patch": 600}
 SNAPSHOT_DEADLINE_MINUTES = 15
 
 

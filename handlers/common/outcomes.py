@@ -10,6 +10,9 @@ OK = 200
 PARTIAL = 206
 FAILED = 500
 
+# SSM could not hand the command to the agent: the instance was unreachable, not failed.
+UNDELIVERED = frozenset({"DeliveryTimedOut", "Undeliverable", "Terminated"})
+
 # An instance ends in exactly one of these.
 SUCCEEDED = "Succeeded"
 FAILED_INSTANCE = "Failed"
@@ -21,12 +24,15 @@ def instance_final(item: Mapping[str, Any], *, target_error: str = "") -> dict[s
     """The final state of one instance from its record, and why."""
     patch = item.get("patch")
     discovery = item.get("discovery", {})
-    if patch and patch.get("status") == "Success":
+    patch_status = (patch or {}).get("status", "")
+    if patch_status == "Success":
         return {"status": SUCCEEDED, "reason": ""}
-    if patch and patch.get("status"):
-        return {"status": FAILED_INSTANCE, "reason": patch.get("reason") or patch["status"]}
     if discovery and not discovery.get("reachable", True):
         return {"status": UNREACHABLE, "reason": discovery.get("reason", "")}
+    if patch_status in UNDELIVERED:
+        return {"status": UNREACHABLE, "reason": f"ssm-{patch_status.lower()}"}
+    if patch_status:
+        return {"status": FAILED_INSTANCE, "reason": patch.get("reason") or patch_status}
     return {"status": NOT_PATCHED, "reason": target_error or "no patch result from SSM"}
 
 
