@@ -1,13 +1,20 @@
-"""Command line: ``python -m generator build [--check]``."""
+"""Command line: ``python -m generator {build,validate,package,check-run}``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
 from generator import parameter_files
 from generator.build import REGENERATE, artifacts, stale, write
+from generator.package import build_package
+from handlers.common import run_document
+from handlers.common.errors import InvalidRunDocument
+
+# Only the document is checked here; the hub fills concurrency defaults from its own parameters.
+CHECK_CONCURRENCY = {"accounts": 10, "regions": 5}
 
 DIFF_LINES_SHOWN = 60
 
@@ -65,6 +72,46 @@ def validate(files: tuple[Path, ...]) -> None:
             click.echo(f"{path}: ok ({len(loaded.parameters)} parameters for {loaded.template_path.name})")
     if failures:
         raise click.ClickException(f"{failures} of {len(paths)} parameter files refused")
+
+
+@cli.command()
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("build/handlers.zip"),
+    show_default=True,
+    help="Where to write the zip.",
+)
+def package(output: Path) -> None:
+    """Build the handler package reproducibly and print the CodeKey to upload it under."""
+    built = build_package(Path.cwd())
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(built.content)
+    click.echo(f"wrote {output} ({len(built.content)} bytes, sha256 {built.sha256})")
+    click.echo(f"CodeKey={built.key}")
+
+
+@cli.command("check-run")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def check_run(files: tuple[Path, ...]) -> None:
+    """Check run documents against the run document schema and rules, as ValidateRun will."""
+    failures = 0
+    for path in files:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            run_id = document.get("runId", path.stem) if isinstance(document, dict) else path.stem
+            run = run_document.normalise(document, run_id=run_id, default_concurrency=CHECK_CONCURRENCY)
+        except json.JSONDecodeError as error:
+            failures += 1
+            click.echo(f"{path}: (document): not valid JSON: {error}", err=True)
+        except InvalidRunDocument as error:
+            failures += 1
+            click.echo(f"{path}: {error}", err=True)
+        else:
+            targets = sum(wave["targetCount"] for wave in run["waves"])
+            click.echo(f"{path}: ok ({len(run['waves'])} waves, {targets} account-region targets)")
+    if failures:
+        raise click.ClickException(f"{failures} of {len(files)} run documents refused")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
             f"event.command.commandId: {command_id} is unknown to SSM in {target.account_id}/{target.region}"
         )
     status = listed[0]["Status"]
+    metrics.add_metric(name="CommandPolls", unit=MetricUnit.Count, value=1)
     where = {**target.log_keys(), "commandId": command_id, "phase": phase}
     if status in COMMAND_TERMINAL:
         counts = _record_invocations(ssm, clients.hub("dynamodb"), env, target, command_id, phase=phase, now=now)

@@ -66,6 +66,7 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
             extra={**target.log_keys(), "commandId": command_id, "phase": phase, "document": request["DocumentName"]},
         )
     else:
+        metrics.add_metric(name="CommandsReused", unit=MetricUnit.Count, value=1)
         logger.info("command reused from ledger", extra={"commandId": command_id, "phase": phase})
     minutes = SNAPSHOT_DEADLINE_MINUTES if phase == SNAPSHOT else int(settings.get("patchTimeoutMinutes", 180))
     deadline = records.parse_iso(entry["reservedAt"]) + timedelta(minutes=minutes)

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from botocore.exceptions import BotoCoreError, ClientError
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from handlers.common.aws import Clients, is_transient
@@ -117,14 +118,20 @@ def entry_point(handle: Handler) -> Callable[[dict[str, Any], Any], dict[str, An
         env, clients = container.get()
         try:
             return handle(event, env=env, clients=clients, now=utcnow())
-        except ClientError as error:
-            if is_transient(error):
-                raise TransientAwsError(str(error)) from error
-            raise
-        except (BotoConnectionError, BotoCoreError) as error:
-            if isinstance(error, BotoConnectionError):
-                raise TransientAwsError(str(error)) from error
-            raise
+        except Exception as error:
+            # Every failure is counted (and logged by Powertools with the run id); then it propagates so the
+            # state machine's Retry/Catch see the error name.
+            metrics.add_metric(name="HandlerErrors", unit=MetricUnit.Count, value=1)
+            raise _classified(error) from error
 
     lambda_handler.container = container  # type: ignore[attr-defined]
     return lambda_handler
+
+
+def _classified(error: Exception) -> Exception:
+    """Throttling and connection failures that outlasted the SDK's retries become ``TransientAwsError``."""
+    if isinstance(error, ClientError) and is_transient(error):
+        return TransientAwsError(str(error))
+    if isinstance(error, BotoConnectionError):
+        return TransientAwsError(str(error))
+    return error

@@ -20,8 +20,8 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
+from moto.ssm.exceptions import SSMException as ServiceException  # moto names the service from the module
 from moto.ssm.responses import SimpleSystemManagerResponse
 
 from handlers.common import conventions

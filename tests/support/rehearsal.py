@@ -20,14 +20,17 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.sns.models import sns_backends
+from moto.sts.exceptions import STSClientError
+from moto.sts.responses import TokenResponse
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
 from generator.functions import FUNCTIONS, FunctionSpec
-from handlers.common import records, runtime
+from handlers.common import aws, records, runtime
 from handlers.common.conventions import DEFAULT_NAME_PREFIX
 from tests.support.cfn import generated_template, resolve, resolve_definition
 from tests.support.fleet import Fleet, VirtualClock
@@ -74,6 +77,8 @@ class Rehearsal:
     table_name: str
     topic_arn: str
     invocations: Counter[str] = field(default_factory=Counter)
+    denied_accounts: set[str] = field(default_factory=set)
+    assumed: list[dict[str, str]] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -130,6 +135,23 @@ class Rehearsal:
         spec = next(spec for spec in FUNCTIONS if spec.name == spec_name)
         module = importlib.import_module(f"handlers.{spec.module}")
         return dict(module.lambda_handler(event, FakeLambdaContext(function_name(spec))))
+
+    def _assume_role(self, response: TokenResponse, original: Any) -> Any:
+        """The spoke role's trust policy: the right ExternalId, and a role that exists in that account."""
+        role_arn = str(response._get_param("RoleArn"))
+        if f":role/{DEFAULT_NAME_PREFIX}-spoke-" in role_arn:
+            account = role_arn.split(":")[4]
+            with self._lock:
+                self.assumed.append(
+                    {
+                        "roleArn": role_arn,
+                        "externalId": str(response._get_param("ExternalId")),
+                        "sourceIdentity": str(response._get_param("SourceIdentity")),
+                    }
+                )
+            if account in self.denied_accounts or response._get_param("ExternalId") != EXTERNAL_ID:
+                raise STSClientError("AccessDenied", f"User is not authorized to perform: sts:AssumeRole on {role_arn}")
+        return original(response)
 
     def _route(self, function: str, body: Any, response_headers: dict[str, Any]) -> bytes:
         name = function.split(":")[6] if function.startswith("arn:") else function
@@ -201,10 +223,16 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
         hub = Rehearsal(clock, fleet, state_machine_arn, table_name, topic_arn)
 
         monkeypatch.setattr(runtime, "utcnow", clock.now)
+        # The SDK's own retries really sleep; keep them few so throttling scenarios stay fast.
+        monkeypatch.setattr(aws, "RETRY_CONFIG", Config(retries={"mode": "standard", "max_attempts": 3}))
         monkeypatch.setattr(
             WaitFunction, "_wait_interval", lambda _self, env, wait_seconds: clock.advance(wait_seconds)
         )
         monkeypatch.setattr(retrier_decl, "time", _NoSleep(clock))
+        original_assume_role = TokenResponse.assume_role
+        monkeypatch.setattr(
+            TokenResponse, "assume_role", lambda response: hub._assume_role(response, original_assume_role)
+        )
         monkeypatch.setattr(
             LambdaSimpleBackend,
             "invoke",

@@ -91,7 +91,9 @@ def test_two_waves_three_accounts_two_regions_patch_every_instance(hub: Rehearsa
     some_windows = windows[0]
     account, region = next((c.account_id, c.region) for c in snapshots if some_windows in c.invocations)
     prefix = f"runs/2026-12-patch-tuesday/pre/account-{account}/region-{region}/windows/{some_windows}/"
-    assert [key for key in keys if key.startswith(prefix)] == [prefix + f for f in ("meta.json", "stderr.txt", "stdout.txt")]
+    assert [key for key in keys if key.startswith(prefix)] == [
+        prefix + f for f in ("meta.json", "stderr.txt", "stdout.txt")
+    ]
     meta_file = json.loads(hub.s3_text(prefix + "meta.json"))
     assert meta_file["status"] == "Success"
     assert meta_file["stdoutTruncated"] is False
@@ -114,7 +116,9 @@ def test_partial_success_is_recorded_as_206_and_the_report_lists_the_failures(hu
     )[0]
     slow = hub.fleet.add(FLEET_A, "eu-west-1", 1, patch=Behaviour(status="TimedOut", seconds=900))[0]
     offline = hub.fleet.add(FLEET_A, "eu-west-1", 1, ping="ConnectionLost")[0]
-    run = document(wave("fleet", [FLEET_A], ["eu-west-1"], failureBudget={"failedPercent": 50, "unreachablePercent": 50}))
+    run = document(
+        wave("fleet", [FLEET_A], ["eu-west-1"], failureBudget={"failedPercent": 50, "unreachablePercent": 50})
+    )
 
     result = hub.run(run, "partial")
 
