@@ -22,9 +22,9 @@ NOT_PATCHED = "NotPatched"
 
 def instance_final(item: Mapping[str, Any], *, target_error: str = "") -> dict[str, str]:
     """The final state of one instance from its record, and why."""
-    patch = item.get("patch")
+    patch = item.get("patch") or {}
     discovery = item.get("discovery", {})
-    patch_status = (patch or {}).get("status", "")
+    patch_status = patch.get("status", "")
     if patch_status == "Success":
         return {"status": SUCCEEDED, "reason": ""}
     if discovery and not discovery.get("reachable", True):

@@ -127,7 +127,8 @@ def test_snapshots_land_in_the_runbook_layout_with_truncation_recorded(hub: Rehe
     meta = json.loads(hub.s3_text(f"{base}/linux/{linux}/meta.json"))
     assert meta["stdoutTruncated"] is True
     assert (meta["commandId"], meta["status"], meta["responseCode"]) == (command["commandId"], "Success", 0)
-    assert meta["executionStartDateTime"] and meta["executionEndDateTime"]
+    assert meta["executionStartDateTime"]
+    assert meta["executionEndDateTime"]
     assert instance(hub, linux)["snapshot"]["s3Prefix"] == f"{base}/linux/{linux}/"
 
 

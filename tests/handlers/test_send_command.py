@@ -7,8 +7,9 @@ from typing import Any
 import boto3
 import pytest
 
+from handlers import send_command
 from handlers.common import conventions, records
-from handlers.common.errors import CommandRejected, InvalidEvent
+from handlers.common.errors import CommandRejected, InvalidEvent, TransientAwsError
 from tests.support.rehearsal import HUB_REGION, Rehearsal
 
 ACCOUNT = "222222222222"
@@ -56,7 +57,6 @@ def test_a_crash_between_sending_and_recording_does_not_send_twice(
     hub: Rehearsal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hub.fleet.add(ACCOUNT, "eu-west-1", 2)
-    from handlers import send_command
 
     def crash(*_args: Any, **_kwargs: Any) -> None:
         raise TimeoutError("Lambda timed out after SendCommand returned")
@@ -79,7 +79,6 @@ def test_a_crash_between_sending_and_recording_does_not_send_twice(
 
 def test_a_crash_before_sending_sends_on_retry(hub: Rehearsal, monkeypatch: pytest.MonkeyPatch) -> None:
     hub.fleet.add(ACCOUNT, "eu-west-1", 1)
-    from handlers import send_command
 
     def crash(*_args: Any, **_kwargs: Any) -> str:
         raise TimeoutError("Lambda timed out before SendCommand")
@@ -116,14 +115,14 @@ def test_phases_and_waves_get_their_own_commands(hub: Rehearsal) -> None:
 
 def test_ssm_refusing_the_command_is_a_command_rejected_error(hub: Rehearsal) -> None:
     bad = event(settings=SETTINGS | {"operation": "Reinstall"})
-    with pytest.raises(CommandRejected, match="AWS-RunPatchBaseline: Operation 'Reinstall' is not valid"):
+    with pytest.raises(CommandRejected, match=r"AWS-RunPatchBaseline: Operation 'Reinstall' is not valid"):
         hub.invoke("SendCommand", bad)
 
 
 def test_unknown_phase_and_missing_fields_are_refused(hub: Rehearsal) -> None:
-    with pytest.raises(CommandRejected, match="event.phase"):
+    with pytest.raises(CommandRejected, match=r"event\.phase"):
         hub.invoke("SendCommand", event(phase="reboot"))
-    with pytest.raises(InvalidEvent, match="event.wave.maxConcurrency: required"):
+    with pytest.raises(InvalidEvent, match=r"event\.wave\.maxConcurrency: required"):
         hub.invoke("SendCommand", event(wave={"index": 0}))
     assert hub.fleet.sent() == []
 
@@ -131,8 +130,6 @@ def test_unknown_phase_and_missing_fields_are_refused(hub: Rehearsal) -> None:
 def test_spoke_throttling_beyond_sdk_retries_is_a_transient_error(hub: Rehearsal) -> None:
     hub.fleet.add(ACCOUNT, "eu-west-1", 1)
     hub.fleet.throttle("send_command", times=20)
-    from handlers.common.errors import TransientAwsError
-
     with pytest.raises(TransientAwsError):
         hub.invoke("SendCommand", event())
     assert hub.fleet.sent() == []

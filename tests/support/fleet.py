@@ -406,7 +406,8 @@ class Fleet:
             return
         s3 = boto3.client("s3", region_name="eu-west-1")
         for instance_id, invocation in command.invocations.items():
-            key = f"{command.request.get('OutputS3KeyPrefix', '')}/{command.command_id}/{instance_id}/{invocation.plugin}/stdout"
+            prefix = command.request.get("OutputS3KeyPrefix", "")
+            key = f"{prefix}/{command.command_id}/{instance_id}/{invocation.plugin}/stdout"
             s3.put_object(Bucket=bucket, Key=key, Body=invocation.behaviour.stdout.encode())
 
 

@@ -24,10 +24,10 @@ from botocore.config import Config
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.sns.models import sns_backends
-from moto.sts.exceptions import STSClientError
-from moto.sts.responses import TokenResponse
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.sts.exceptions import STSClientError
+from moto.sts.responses import TokenResponse
 
 from generator.functions import FUNCTIONS, FunctionSpec
 from handlers.common import aws, records, runtime
@@ -81,6 +81,7 @@ class Rehearsal:
     assumed: list[dict[str, str]] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _invoke_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self, document: dict[str, Any], run_id: str, *, timeout_seconds: float = 120) -> dict[str, Any]:
         """Start an execution named ``run_id`` with ``document`` and wait for it to end."""
@@ -157,15 +158,16 @@ class Rehearsal:
         name = function.split(":")[6] if function.startswith("arn:") else function
         spec = next(spec for spec in FUNCTIONS if function_name(spec) == name)
         module = importlib.import_module(f"handlers.{spec.module}")
-        with self._lock:
+        # One invocation at a time: in AWS each runs in its own process, here they share Powertools' module-level
+        # Logger and Metrics (and their buffers). The state machine still runs its Map iterations concurrently.
+        with self._invoke_lock:
             self.invocations[spec.name] += 1
-        try:
-            result = module.lambda_handler(json.loads(body or "{}"), FakeLambdaContext(name))
-        except Exception as error:  # the Lambda service reports any exception as a function error
-            with self._lock:
+            try:
+                result = module.lambda_handler(json.loads(body or "{}"), FakeLambdaContext(name))
+            except Exception as error:  # the Lambda service reports any exception as a function error
                 self.errors.append((spec.name, f"{type(error).__name__}: {error}"))
-            response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
+                response_headers["x-amz-function-error"] = "Unhandled"
+                return json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
         return json.dumps(result).encode()
 
 

@@ -1,0 +1,135 @@
+"""Structural guarantees of the generated patch-run workflow (checked on the JSON CloudFormation receives)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from generator.asl.tasks import LAMBDA_TRANSIENT_ERRORS
+from handlers.common import errors
+from tests.support.cfn import generated_template
+
+HANDLER_ERRORS = {error.error_name() for error in errors.ALL_ERRORS}
+AWS_ERRORS = set(LAMBDA_TRANSIENT_ERRORS)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return generated_template("hub.json")
+
+
+@pytest.fixture(scope="module")
+def definition(template: dict[str, Any]) -> dict[str, Any]:
+    return dict(template["Resources"]["PatchRunStateMachine"]["Properties"]["Definition"])
+
+
+def scopes(scope: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """(path, scope) for the top level and every Map processor / Parallel branch."""
+    yield path or "(top)", scope
+    for name, state in scope["States"].items():
+        if "ItemProcessor" in state:
+            yield from scopes(state["ItemProcessor"], f"{path}/{name}")
+        for index, branch in enumerate(state.get("Branches", [])):
+            yield from scopes(branch, f"{path}/{name}[{index}]")
+
+
+def states(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for _, scope in scopes(definition):
+        yield from scope["States"].items()
+
+
+def lambda_tasks(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in states(definition):
+        if state["Type"] == "Task" and "lambda:invoke" in state["Resource"]["Fn::Sub"]:
+            yield name, state
+
+
+def test_every_error_name_in_retry_and_catch_exists(definition: dict[str, Any]) -> None:
+    for name, state in states(definition):
+        for rule in state.get("Retry", []) + state.get("Catch", []):
+            for error in rule["ErrorEquals"]:
+                assert error.startswith("States.") or error in HANDLER_ERRORS | AWS_ERRORS, (name, error)
+
+
+def test_every_lambda_task_retries_transient_errors_with_full_jitter_and_catches(definition: dict[str, Any]) -> None:
+    tasks = dict(lambda_tasks(definition))
+    assert len(tasks) == 11
+    for name, task in tasks.items():
+        retried = {error for rule in task["Retry"] for error in rule["ErrorEquals"]}
+        assert AWS_ERRORS | {"TransientAwsError"} <= retried, name
+        assert all(rule["JitterStrategy"] == "FULL" and rule["MaxDelaySeconds"] > 0 for rule in task["Retry"]), name
+        assert task["Catch"], name
+
+
+def test_every_task_outlasts_its_function_timeout(template: dict[str, Any], definition: dict[str, Any]) -> None:
+    substitutions = template["Resources"]["PatchRunStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    for name, task in lambda_tasks(definition):
+        key = task["Parameters"]["FunctionName"].strip("${}")
+        function = substitutions[key]["Fn::GetAtt"][0]
+        timeout = template["Resources"][function]["Properties"]["Timeout"]
+        assert task["TimeoutSeconds"] > timeout, name
+
+
+def test_waves_run_one_at_a_time_and_accounts_run_as_child_executions(definition: dict[str, Any]) -> None:
+    every = dict(states(definition))
+    assert every["Waves"]["MaxConcurrency"] == 1
+    assert every["TargetGroups"]["MaxConcurrency"] == 1
+    accounts = every["Accounts"]
+    assert accounts["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert accounts["ToleratedFailurePercentage"] == 100.0
+    assert accounts["MaxConcurrencyPath"] == "$.settings.concurrency.accounts"
+    assert every["Regions"]["MaxConcurrencyPath"] == "$.settings.concurrency.regions"
+
+
+def test_every_loop_goes_through_a_poll_that_enforces_the_deadline(definition: dict[str, Any]) -> None:
+    loops = 0
+    for _, scope in scopes(definition):
+        graph = {name: _targets(state) for name, state in scope["States"].items()}
+        for start in graph:
+            for cycle in _cycles_from(start, graph):
+                loops += 1
+                polls = [n for n in cycle if n.startswith("Poll") and scope["States"][n]["Type"] == "Task"]
+                assert polls, f"unbounded loop {cycle}"
+                waits = [scope["States"][n] for n in cycle if scope["States"][n]["Type"] == "Wait"]
+                assert all(wait.get("SecondsPath") == "$.command.nextWaitSeconds" for wait in waits), cycle
+    assert loops >= 2  # the snapshot and patch poll loops
+
+
+def test_the_approval_hook_halts_instead_of_patching_without_approval(definition: dict[str, Any]) -> None:
+    every = dict(states(definition))
+    (rule,) = every["ApprovalRequired"]["Choices"]
+    assert rule["Variable"] == "$.wave.approval.required"
+    assert every[rule["Next"]] == {
+        "Type": "Fail",
+        "Error": "ApprovalNotConfigured",
+        "Cause": "This wave requires approval and the hub has no approval channel.",
+    }
+
+
+def test_state_machine_role_may_start_its_own_child_executions(template: dict[str, Any]) -> None:
+    role = template["Resources"]["PatchRunStateMachineRole"]["Properties"]
+    statements = {s["Sid"]: s for s in role["Policies"][0]["PolicyDocument"]["Statement"]}
+    start = statements["StartChildExecutions"]
+    assert start["Action"] == ["states:StartExecution"]
+    assert "stateMachine:${Name}" in start["Resource"][0]["Fn::Sub"][0]
+    assert statements["WatchChildExecutions"]["Action"] == ["states:DescribeExecution", "states:StopExecution"]
+
+
+def _targets(state: dict[str, Any]) -> list[str]:
+    found = [state[key] for key in ("Next", "Default") if key in state]
+    found += [rule["Next"] for rule in state.get("Choices", []) + state.get("Catch", [])]
+    return found
+
+
+def _cycles_from(start: str, graph: dict[str, list[str]]) -> Iterator[list[str]]:
+    """Simple cycles that begin and end at ``start`` and whose other nodes sort after it (each cycle once)."""
+    stack = [(start, [start])]
+    while stack:
+        node, path = stack.pop()
+        for successor in graph.get(node, []):
+            if successor == start:
+                yield path
+            elif successor not in path and successor > start:
+                stack.append((successor, [*path, successor]))
