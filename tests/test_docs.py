@@ -1,0 +1,37 @@
+"""The documentation keeps up with the code it describes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from generator.functions import FUNCTIONS
+from handlers.common import run_document
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def property_names(schema: dict[str, Any], node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[-1]
+            yield from property_names(schema, schema["definitions"][name])
+        for key, value in node.get("properties", {}).items():
+            yield key
+            yield from property_names(schema, value)
+        if "items" in node:
+            yield from property_names(schema, node["items"])
+
+
+def test_run_document_reference_documents_every_field() -> None:
+    schema = run_document.schema()
+    page = (ROOT / "docs" / "run-document.md").read_text()
+    for name in set(property_names(schema, schema)):
+        assert f"`{name}`" in page, f"docs/run-document.md does not mention `{name}`"
+
+
+def test_architecture_lists_every_function() -> None:
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    for spec in FUNCTIONS:
+        assert f"| {spec.name} |" in page, spec.name
