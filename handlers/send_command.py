@@ -75,7 +75,8 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
         "commandId": command_id,
         "phase": phase,
         "deadline": records.iso(deadline),
-        "nextWaitSeconds": schedule(phase, operation).first,
+        # About as long as the work takes, but never past the deadline (the poll there cancels the command).
+        "nextWaitSeconds": max(1, min(schedule(phase, operation).first, int((deadline - now).total_seconds()))),
         "done": False,
     }
 
