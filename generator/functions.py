@@ -34,7 +34,7 @@ ARCHITECTURE = "arm64"
 TASK_TIMEOUT_MARGIN_SECONDS = 30
 
 Concurrency = Literal["fleet", "record", "control"]
-Setting = Literal["bucket", "topic", "external_id", "concurrency", "instance_output"]
+Setting = Literal["bucket", "topic", "concurrency", "instance_output"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,9 @@ class FunctionSpec:
     concurrency: Concurrency
     grants: Callable[[HubResources], tuple[Grant, ...]]
     settings: tuple[Setting, ...] = ()
-    fleet_role: str | None = None  # set for functions that assume spoke roles
+    # Set for functions that work in spokes: the role gets the fleet name spoke roles trust, the right to assume
+    # them and to read the ExternalId, and the function the secret's ARN.
+    fleet_role: str | None = None
 
     @property
     def kebab(self) -> str:
@@ -75,10 +77,6 @@ def _table(*actions: str) -> Callable[[HubResources], tuple[Grant, ...]]:
 
 def _with(*parts: Callable[[HubResources], tuple[Grant, ...]]) -> Callable[[HubResources], tuple[Grant, ...]]:
     return lambda hub: tuple(grant for part in parts for grant in part(hub))
-
-
-def _fleet(hub: HubResources) -> tuple[Grant, ...]:
-    return hub.spoke_access.fleet_grants()
 
 
 def _write_artifacts(pattern: str) -> Callable[[HubResources], tuple[Grant, ...]]:
@@ -115,25 +113,23 @@ FUNCTIONS = (
     ),
     FunctionSpec(
         "Discover", "discover", "Finds a target's tagged instances and which SSM can reach.",
-        timeout=120, memory=512, concurrency="fleet", grants=_with(_fleet, _table("BatchWriteItem")),
-        settings=("external_id",), fleet_role="discover",
+        timeout=120, memory=512, concurrency="fleet", grants=_table("BatchWriteItem"), fleet_role="discover",
     ),
     FunctionSpec(
         "SendCommand", "send_command", "Sends one snapshot or patch command per target and phase (ledgered).",
         timeout=60, memory=256, concurrency="fleet",
-        grants=_with(_fleet, _table("GetItem", "PutItem", "UpdateItem")),
-        settings=("external_id", "bucket", "instance_output"), fleet_role="send-command",
+        grants=_table("GetItem", "PutItem", "UpdateItem"), settings=("bucket", "instance_output"),
+        fleet_role="send-command",
     ),
     FunctionSpec(
         "PollCommand", "poll_command", "Polls a command; records every instance's result when it ends.",
-        timeout=300, memory=512, concurrency="fleet", grants=_with(_fleet, _table("UpdateItem")),
-        settings=("external_id",), fleet_role="poll-command",
+        timeout=300, memory=512, concurrency="fleet", grants=_table("UpdateItem"), fleet_role="poll-command",
     ),
     FunctionSpec(
         "StoreSnapshots", "store_snapshots", "Copies pre-patch snapshot output into the artifact bucket.",
         timeout=600, memory=512, concurrency="fleet",
-        grants=_with(_fleet, _table("Query", "UpdateItem"), _write_artifacts("runs/*/pre/*")),
-        settings=("external_id", "bucket"), fleet_role="store-snapshots",
+        grants=_with(_table("Query", "UpdateItem"), _write_artifacts("runs/*/pre/*")), settings=("bucket",),
+        fleet_role="store-snapshots",
     ),
     FunctionSpec(
         "RecordTarget", "record_target", "Closes a target: every instance gets a final state; 200/206/500.",
@@ -235,11 +231,12 @@ def _role(spec: FunctionSpec, hub: HubResources, log_group: LogGroup) -> Role:
         ),
     )  # fmt: skip
     extra = {"RoleName": naming.hub_fleet_role_name(spec.fleet_role)} if spec.fleet_role else {}
+    fleet = hub.spoke_access.fleet_grants() if spec.fleet_role else ()
     return Role(
         f"{spec.name}FunctionRole",
         Description=f"{spec.name} function of the patch orchestrator hub.",
         AssumeRolePolicyDocument=service_trust("lambda.amazonaws.com", confine=False),
-        Policies=[Policy(PolicyName=spec.kebab, PolicyDocument=grants_document((*own, *spec.grants(hub))))],
+        Policies=[Policy(PolicyName=spec.kebab, PolicyDocument=grants_document((*own, *fleet, *spec.grants(hub))))],
         **extra,
     )
 
@@ -262,13 +259,14 @@ def _environment(spec: FunctionSpec, parameters: HubParameters, hub: HubResource
     settings: dict[Setting, dict[str, object]] = {
         "bucket": {"ARTIFACT_BUCKET": Ref(hub.storage.artifact_bucket)},
         "topic": {"NOTIFICATION_TOPIC_ARN": hub.messaging.topic_arn},
-        "external_id": {"EXTERNAL_ID_SECRET_ARN": Ref(hub.spoke_access.external_id)},
         "concurrency": {
             "ACCOUNT_CONCURRENCY": Ref(parameters.account_concurrency),
             "REGION_CONCURRENCY": Ref(parameters.region_concurrency),
         },
         "instance_output": {"INSTANCE_OUTPUT": If(SHARES_INSTANCE_OUTPUT, "true", "false")},
     }
+    if spec.fleet_role:
+        variables["EXTERNAL_ID_SECRET_ARN"] = Ref(hub.spoke_access.external_id)
     for setting in spec.settings:
         variables |= settings[setting]
     return variables

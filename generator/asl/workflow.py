@@ -173,13 +173,7 @@ def _target_group(functions: WorkflowFunctions, state_machine_name: Sub) -> Grap
         "Regions",
         _target(functions),
         items_path="$.regions",
-        item_selector={
-            "runId.$": "$.runId",
-            "settings.$": "$.settings",
-            "wave.$": "$.wave",
-            "accountId.$": "$.accountId",
-            "region.$": "$$.Map.Item.Value",
-        },
+        item_selector=_carried(**{"accountId.$": "$.accountId", "region.$": "$$.Map.Item.Value"}),
         max_concurrency_path="$.settings.concurrency.regions",
         result_path=None,
         comment="Targets record their own failures; a failure here means a record could not be written.",
@@ -197,13 +191,7 @@ def _target_group(functions: WorkflowFunctions, state_machine_name: Sub) -> Grap
         "Accounts",
         account.graph(),
         items_path="$.group.accounts",
-        item_selector={
-            "runId.$": "$.runId",
-            "settings.$": "$.settings",
-            "wave.$": "$.wave",
-            "accountId.$": "$$.Map.Item.Value",
-            "regions.$": "$.group.regions",
-        },
+        item_selector=_carried(**{"accountId.$": "$$.Map.Item.Value", "regions.$": "$.group.regions"}),
         max_concurrency_path="$.settings.concurrency.accounts",
         mode="DISTRIBUTED",
         execution_type="STANDARD",
@@ -323,6 +311,11 @@ _COMMAND_FIELDS = {
     "nextWaitSeconds.$": "$.Payload.nextWaitSeconds",
     "done.$": "$.Payload.done",
 }
+
+
+def _carried(**extra: Any) -> dict[str, Any]:
+    """What every iteration below a wave carries down: the run id, the run's settings, the slim wave."""
+    return {"runId.$": "$.runId", "settings.$": "$.settings", "wave.$": "$.wave", **extra}
 
 
 def _target_payload(**extra: Any) -> dict[str, Any]:
