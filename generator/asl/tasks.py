@@ -1,6 +1,6 @@
 """Service-integration tasks that bring their own IAM grants, retries and substitutions.
 
-A task names the resources it touches through ``DefinitionSubstitutions`` (``"${RunTableName}"``) so the ASL in
+A task names the resources it touches through ``DefinitionSubstitutions`` (``"${DiscoverFunctionArn}"``) so the ASL in
 ``output/`` stays readable, and carries the ``Grant`` the state machine role needs; the role is then built from
 the graph (``StateMachineDefinition.grants``), never written by hand.
 """
@@ -23,12 +23,6 @@ LAMBDA_TRANSIENT_ERRORS = (
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
-)
-DYNAMODB_TRANSIENT_ERRORS = (
-    "DynamoDB.ProvisionedThroughputExceededException",
-    "DynamoDB.RequestLimitExceeded",
-    "DynamoDB.ThrottlingException",
-    "DynamoDB.InternalServerErrorException",
 )
 
 
@@ -69,19 +63,6 @@ class FunctionTarget:
             # Qualified ARNs (":*") too: the integration may invoke a version or alias.
             resources=(self.arn, Sub("${Arn}:*", Arn=self.arn)),
         )
-
-
-@dataclass(frozen=True)
-class TableTarget:
-    """A DynamoDB table as the workflow sees it: its short name (``RunTable``), table name and ARN."""
-
-    name: str
-    table_name: Any
-    arn: Any
-
-    @property
-    def substitution_key(self) -> str:
-        return f"{self.name}Name"
 
 
 def lambda_invoke(
@@ -162,75 +143,3 @@ def distributed_map_grants(state_machine_name: Sub) -> tuple[Grant, ...]:
             (executions,),
         ),
     )
-
-
-def _dynamodb_task(
-    name: str,
-    api: str,
-    table: TableTarget,
-    parameters: Mapping[str, JsonValue],
-    *,
-    result_path: str | None,
-    catch: tuple[Catch, ...],
-    comment: str | None,
-) -> Task:
-    return Task(
-        name,
-        integration(f"dynamodb:{api[0].lower()}{api[1:]}"),
-        parameters={"TableName": f"${{{table.substitution_key}}}", **parameters},
-        result_path=result_path,
-        retry=(transient_retry(DYNAMODB_TRANSIENT_ERRORS),),
-        catch=catch,
-        comment=comment,
-        grants=(
-            Grant(
-                sid=f"{api}{table.name}",
-                actions=(Action("dynamodb", api),),
-                resources=(table.arn,),
-            ),
-        ),
-        substitutions={table.substitution_key: table.table_name},
-    )
-
-
-def dynamodb_put_item(
-    name: str,
-    table: TableTarget,
-    *,
-    item: Mapping[str, JsonValue],
-    condition_expression: str | None = None,
-    result_path: str | None = None,
-    catch: tuple[Catch, ...] = (),
-    comment: str | None = None,
-) -> Task:
-    """Put ``item`` (DynamoDB JSON) into ``table``, optionally under a condition."""
-    parameters: dict[str, JsonValue] = {"Item": dict(item)}
-    if condition_expression is not None:
-        parameters["ConditionExpression"] = condition_expression
-    return _dynamodb_task(name, "PutItem", table, parameters, result_path=result_path, catch=catch, comment=comment)
-
-
-def dynamodb_update_item(
-    name: str,
-    table: TableTarget,
-    *,
-    key: Mapping[str, JsonValue],
-    update_expression: str,
-    expression_attribute_values: Mapping[str, JsonValue],
-    expression_attribute_names: Mapping[str, str] | None = None,
-    condition_expression: str | None = None,
-    result_path: str | None = None,
-    catch: tuple[Catch, ...] = (),
-    comment: str | None = None,
-) -> Task:
-    """Update one item of ``table`` (DynamoDB JSON values)."""
-    parameters: dict[str, JsonValue] = {
-        "Key": dict(key),
-        "UpdateExpression": update_expression,
-        "ExpressionAttributeValues": dict(expression_attribute_values),
-    }
-    if expression_attribute_names:
-        parameters["ExpressionAttributeNames"] = dict(expression_attribute_names)
-    if condition_expression is not None:
-        parameters["ConditionExpression"] = condition_expression
-    return _dynamodb_task(name, "UpdateItem", table, parameters, result_path=result_path, catch=catch, comment=comment)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from awacs.aws import Action, Allow, Condition, Statement, StringEquals
-from troposphere import GetAtt, Ref
+from troposphere import GetAtt
 
 from generator.asl.chain import chain
 from generator.asl.graph import GraphError, StateMachineDefinition
@@ -15,8 +15,6 @@ from generator.asl.states import Map, Succeed
 from generator.asl.tasks import (
     LAMBDA_TRANSIENT_ERRORS,
     FunctionTarget,
-    TableTarget,
-    dynamodb_put_item,
     lambda_invoke,
     lambda_invoke_wait_for_token,
 )
@@ -24,7 +22,7 @@ from generator.iam import canonical, policy_document
 
 VALIDATE = FunctionTarget("ValidateRun", GetAtt("ValidateRunFunction", "Arn"))
 APPROVAL = FunctionTarget("RequestApproval", GetAtt("RequestApprovalFunction", "Arn"))
-TABLE = TableTarget("RunTable", Ref("PatchRunsTable"), GetAtt("PatchRunsTable", "Arn"))
+RECORD = FunctionTarget("RecordTarget", GetAtt("RecordTargetFunction", "Arn"))
 
 
 def rendered(value: object) -> Any:
@@ -74,14 +72,14 @@ def test_role_grants_are_collected_from_nested_scopes_and_deduplicated() -> None
     body = chain(
         lambda_invoke("ValidateRun", VALIDATE),
         Map("Waves", inner, items_path="$.waves"),
-        dynamodb_put_item("RecordRun", TABLE, item={"pk": {"S": "x"}}),
+        lambda_invoke("RecordRun", RECORD),
         Succeed("Done"),
     )
     definition = StateMachineDefinition(body.graph(), comment="t", timeout_seconds=60)
 
-    assert [grant.sid for grant in definition.grants()] == ["InvokeValidateRunFunction", "PutItemRunTable"]
+    assert [grant.sid for grant in definition.grants()] == ["InvokeRecordTargetFunction", "InvokeValidateRunFunction"]
     assert definition.substitutions() == {
-        "RunTableName": Ref("PatchRunsTable"),
+        "RecordTargetFunctionArn": GetAtt("RecordTargetFunction", "Arn"),
         "ValidateRunFunctionArn": GetAtt("ValidateRunFunction", "Arn"),
     }
 

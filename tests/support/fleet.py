@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -472,7 +472,3 @@ def _parse(text: str) -> datetime:
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat()
-
-
-def instances_in(fleet: Fleet, account_id: str, region: str) -> Iterator[SimInstance]:
-    yield from fleet.instances.get((account_id, region), [])
