@@ -26,6 +26,23 @@ LAMBDA_TRANSIENT_ERRORS = (
 )
 
 
+# A function that crashed or timed out mid-invocation (the environment died, not the code's logic). Every handler
+# is idempotent (the command ledger, overwriting puts), so one more attempt is safe and usually enough.
+LAMBDA_CRASH_ERRORS = ("Lambda.Unknown", "Runtime.ExitError", "Sandbox.Timedout")
+
+
+def crash_retry() -> Retry:
+    """Retry a crashed invocation once or twice: more would only hide a real bug."""
+    return Retry(
+        LAMBDA_CRASH_ERRORS,
+        interval_seconds=5,
+        max_attempts=2,
+        backoff_rate=2.0,
+        max_delay_seconds=30,
+        jitter_strategy="FULL",
+    )
+
+
 def transient_retry(errors: tuple[str, ...]) -> Retry:
     """Exponential backoff with full jitter, capped, for errors that a later attempt may not see."""
     return Retry(
@@ -88,7 +105,7 @@ def lambda_invoke(
         result_selector=result_selector if result_selector is not None else {"Payload.$": "$.Payload"},
         result_path=result_path,
         timeout_seconds=timeout_seconds if timeout_seconds is not None else function.task_timeout_seconds,
-        retry=(*retry, transient_retry(LAMBDA_TRANSIENT_ERRORS)),
+        retry=(*retry, transient_retry(LAMBDA_TRANSIENT_ERRORS), crash_retry()),
         catch=catch,
         comment=comment,
         grants=(function.grant(),),

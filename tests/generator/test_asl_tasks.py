@@ -13,6 +13,7 @@ from generator.asl.chain import chain
 from generator.asl.graph import GraphError, StateMachineDefinition
 from generator.asl.states import Map, Succeed
 from generator.asl.tasks import (
+    LAMBDA_CRASH_ERRORS,
     LAMBDA_TRANSIENT_ERRORS,
     FunctionTarget,
     lambda_invoke,
@@ -32,12 +33,15 @@ def rendered(value: object) -> Any:
 
 def test_lambda_invoke_retries_transient_lambda_errors_with_full_jitter() -> None:
     task = lambda_invoke("ValidateRun", VALIDATE)
-    (retry,) = rendered(task.to_asl())["Retry"]
+    transient, crash = rendered(task.to_asl())["Retry"]
 
-    assert retry["ErrorEquals"] == list(LAMBDA_TRANSIENT_ERRORS)
-    assert retry["JitterStrategy"] == "FULL"
-    assert retry["MaxDelaySeconds"] > 0
-    assert retry["BackoffRate"] > 1
+    assert transient["ErrorEquals"] == list(LAMBDA_TRANSIENT_ERRORS)
+    assert transient["JitterStrategy"] == "FULL"
+    assert transient["MaxDelaySeconds"] > 0
+    assert transient["BackoffRate"] > 1
+    # A crashed invocation is retried too, but only briefly: the handlers are idempotent, bugs must surface.
+    assert crash["ErrorEquals"] == list(LAMBDA_CRASH_ERRORS)
+    assert crash["MaxAttempts"] == 2
 
 
 def test_lambda_invoke_refers_to_the_function_through_a_substitution() -> None:

@@ -165,9 +165,11 @@ class Rehearsal:
             try:
                 result = module.lambda_handler(json.loads(body or "{}"), FakeLambdaContext(name))
             except Exception as error:  # the Lambda service reports any exception as a function error
-                self.errors.append((spec.name, f"{type(error).__name__}: {error}"))
+                # A crash of the environment (timeout, exit) is reported under the service's name, not the code's.
+                error_type = getattr(error, "lambda_error_type", type(error).__name__)
+                self.errors.append((spec.name, f"{error_type}: {error}"))
                 response_headers["x-amz-function-error"] = "Unhandled"
-                return json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
+                return json.dumps({"errorType": error_type, "errorMessage": str(error)}).encode()
         return json.dumps(result).encode()
 
 
