@@ -78,6 +78,8 @@ class Rehearsal:
     topic_arn: str
     invocations: Counter[str] = field(default_factory=Counter)
     denied_accounts: set[str] = field(default_factory=set)
+    open_targets: set[tuple[str, str, str]] = field(default_factory=set)
+    max_open_targets: int = 0
     assumed: list[dict[str, str]] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -154,16 +156,27 @@ class Rehearsal:
                 raise STSClientError("AccessDenied", f"User is not authorized to perform: sts:AssumeRole on {role_arn}")
         return original(response)
 
+    def _track_open_targets(self, function: str, event: dict[str, Any]) -> None:
+        """Targets between their Discover and their RecordTarget: how many the workflow works on at once."""
+        target = (str(event.get("runId")), str(event.get("accountId")), str(event.get("region")))
+        if function == "Discover":
+            self.open_targets.add(target)
+            self.max_open_targets = max(self.max_open_targets, len(self.open_targets))
+        elif function == "RecordTarget":
+            self.open_targets.discard(target)
+
     def _route(self, function: str, body: Any, response_headers: dict[str, Any]) -> bytes:
         name = function.split(":")[6] if function.startswith("arn:") else function
         spec = next(spec for spec in FUNCTIONS if function_name(spec) == name)
         module = importlib.import_module(f"handlers.{spec.module}")
         # One invocation at a time: in AWS each runs in its own process, here they share Powertools' module-level
         # Logger and Metrics (and their buffers). The state machine still runs its Map iterations concurrently.
+        event = json.loads(body or "{}")
         with self._invoke_lock:
             self.invocations[spec.name] += 1
+            self._track_open_targets(spec.name, event)
             try:
-                result = module.lambda_handler(json.loads(body or "{}"), FakeLambdaContext(name))
+                result = module.lambda_handler(event, FakeLambdaContext(name))
             except Exception as error:  # the Lambda service reports any exception as a function error
                 # A crash of the environment (timeout, exit) is reported under the service's name, not the code's.
                 error_type = getattr(error, "lambda_error_type", type(error).__name__)
