@@ -50,7 +50,7 @@ def is_transient(error: ClientError) -> bool:
 
 @dataclass(frozen=True)
 class _Assumed:
-    session: boto3.Session
+    credentials: dict[str, str]
     expires: datetime
 
 
@@ -73,6 +73,8 @@ class Clients:
         self._clock = clock
         self._lock = threading.RLock()  # spoke() calls hub() while holding it
         self._hub_clients: dict[str, Any] = {}
+        # One session for every client: each new boto3 Session would load the service models again.
+        self._session: boto3.Session | None = None
         self._assumed: dict[tuple[str, str, str], _Assumed] = {}
         self._spoke_clients: dict[tuple[str, str, str, str], tuple[datetime, Any]] = {}
 
@@ -80,7 +82,9 @@ class Clients:
         """A client for ``service`` in the hub account and region."""
         with self._lock:
             if service not in self._hub_clients:
-                self._hub_clients[service] = boto3.client(service, region_name=self._hub_region, config=RETRY_CONFIG)
+                self._hub_clients[service] = self._boto().client(
+                    service, region_name=self._hub_region, config=RETRY_CONFIG
+                )
             return self._hub_clients[service]
 
     def spoke(self, service: str, *, account_id: str, region: str, run_id: str) -> Any:
@@ -93,9 +97,15 @@ class Clients:
                 self._assumed[key] = assumed
             cached = self._spoke_clients.get((*key, service))
             if cached is None or cached[0] != assumed.expires:
-                cached = (assumed.expires, assumed.session.client(service, config=RETRY_CONFIG))
+                client = self._boto().client(service, region_name=region, config=RETRY_CONFIG, **assumed.credentials)
+                cached = (assumed.expires, client)
                 self._spoke_clients[(*key, service)] = cached
             return cached[1]
+
+    def _boto(self) -> boto3.Session:
+        if self._session is None:
+            self._session = boto3.Session()
+        return self._session
 
     def _assume(self, *, account_id: str, region: str, run_id: str) -> _Assumed:
         role_arn = spoke_role_arn(
@@ -118,13 +128,12 @@ class Clients:
                 f"cannot assume {role_arn}: {error.response['Error'].get('Message', error)}"
             ) from None
         credentials = response["Credentials"]
-        session = boto3.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-            region_name=region,
-        )
         expires = credentials["Expiration"]
         if expires.tzinfo is None:
             expires = expires.replace(tzinfo=UTC)
-        return _Assumed(session, expires)
+        keys = {
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }
+        return _Assumed(keys, expires)

@@ -114,6 +114,7 @@ class Fleet:
         self.calls: list[tuple[str, str, str]] = []  # (operation, account, region)
         self._faults: list[tuple[str, str | None, str, int]] = []  # (operation, account, code, remaining)
         self._lock = threading.RLock()
+        self._setup_clients: dict[tuple[str, str, str], Any] = {}
 
     # Setting up the fleet -------------------------------------------------------------------------------
 
@@ -132,7 +133,7 @@ class Fleet:
     ) -> list[str]:
         """Launch ``count`` instances (real moto EC2 instances in that account) and register their agents."""
         tags = {"PatchGroup": "web", **(tags or {})}
-        ec2 = _client("ec2", account_id, region)
+        ec2 = self._setup_client("ec2", account_id, region)
         launched = ec2.run_instances(
             ImageId=AMI,
             MinCount=count,
@@ -167,6 +168,12 @@ class Fleet:
         """The next ``times`` calls of ``operation`` (in ``account_id``, or anywhere) fail with ``code``."""
         with self._lock:
             self._faults.append((operation, account_id, code, times))
+
+    def _setup_client(self, service: str, account_id: str, region: str) -> Any:
+        key = (service, account_id, region)
+        if key not in self._setup_clients:
+            self._setup_clients[key] = _client(service, account_id, region)
+        return self._setup_clients[key]
 
     # What happened --------------------------------------------------------------------------------------
 
@@ -431,7 +438,7 @@ def _client(service: str, account_id: str, region: str) -> Any:
     credentials = boto3.client("sts", region_name=region).assume_role(
         RoleArn=f"arn:aws:iam::{account_id}:role/fleet-setup", RoleSessionName=f"setup-{next(_session_ids)}"
     )["Credentials"]
-    return boto3.client(
+    return boto3.client(  # the default session: its loaded service models are reused
         service,
         region_name=region,
         aws_access_key_id=credentials["AccessKeyId"],

@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.retries.standard import ExponentialBackoff
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.sns.models import sns_backends
@@ -240,8 +241,9 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
         hub = Rehearsal(clock, fleet, state_machine_arn, table_name, topic_arn)
 
         monkeypatch.setattr(runtime, "utcnow", clock.now)
-        # The SDK's own retries really sleep; keep them few so throttling scenarios stay fast.
+        # The SDK's own retries are kept (3 attempts, as a throttled call would see) but do not really sleep.
         monkeypatch.setattr(aws, "RETRY_CONFIG", Config(retries={"mode": "standard", "max_attempts": 3}))
+        monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda _self, _context: 0)
         monkeypatch.setattr(
             WaitFunction, "_wait_interval", lambda _self, env, wait_seconds: clock.advance(wait_seconds)
         )

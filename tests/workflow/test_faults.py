@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -259,7 +259,7 @@ def test_a_run_id_recorded_before_is_refused_before_anything_is_sent(hub: Rehear
 
 
 @pytest.fixture
-def failing_target_writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def failing_target_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Make DynamoDB refuse writes of TARGET records: ``budget[0]`` times (negative: always)."""
     budget = [0]
     original = DynamoHandler.put_item
@@ -273,7 +273,7 @@ def failing_target_writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]
         return original(handler)
 
     monkeypatch.setattr(DynamoHandler, "put_item", put_item)
-    yield budget
+    return budget
 
 
 def test_a_record_write_that_fails_for_a_while_is_retried(hub: Rehearsal, failing_target_writes: list[int]) -> None:
