@@ -1,6 +1,7 @@
 """Discover: find the instances a target's selector matches and which of them SSM can reach.
 
-Event: ``{"runId", "waveIndex", "accountId", "region", "selector": {"tags": {...}}}``. Writes one INSTANCE item
+Event: ``{"runId", "waveIndex", "accountId", "region", "selector": {"tags": {...}}, "rerunOf"?}``. In a re-run
+only the instances the earlier run did not patch are considered. Writes one INSTANCE item
 per matched instance (reachable or not, with the reason) and returns counts only.
 """
 
@@ -12,10 +13,10 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from handlers.common import records
+from handlers.common import records, rerun
 from handlers.common.aws import Clients
 from handlers.common.batch import put_all
-from handlers.common.events import Target, field
+from handlers.common.events import Target, field, optional
 from handlers.common.fleet import platform_of
 from handlers.common.runtime import Env, entry_point, logger, metrics
 
@@ -27,8 +28,12 @@ SSM_FILTER_BATCH = 50
 def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) -> dict[str, Any]:
     target = Target.from_event(event)
     tags = field(event, "selector.tags", dict)
+    rerun_of = optional(event, "rerunOf", str, "")
+    only: list[str] | None = None
+    if rerun_of:
+        only = rerun.instances(clients.hub("dynamodb"), env.table_name, target.run_id, target.account_id, target.region)
 
-    instances = dict(_matching_instances(target.spoke(clients, "ec2"), tags))
+    instances = dict(_matching_instances(target.spoke(clients, "ec2"), tags, only)) if only != [] else {}
     agents = _ssm_agents(target.spoke(clients, "ssm"), list(instances))
     expires = records.expires_at(now, env.retention_days)
     items = []
@@ -64,9 +69,14 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
     }
 
 
-def _matching_instances(ec2: Any, tags: Mapping[str, list[str]]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _matching_instances(
+    ec2: Any, tags: Mapping[str, list[str]], only: list[str] | None
+) -> Iterator[tuple[str, dict[str, Any]]]:
     filters = [{"Name": f"tag:{key}", "Values": list(values)} for key, values in sorted(tags.items())]
     filters.append({"Name": "instance-state-name", "Values": LIVE_STATES})
+    if only is not None:
+        # A filter, not InstanceIds: an instance terminated since the earlier run is simply not found.
+        filters.append({"Name": "instance-id", "Values": only})
     for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
         for reservation in page["Reservations"]:
             for instance in reservation["Instances"]:

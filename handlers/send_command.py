@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from handlers.common import conventions, records
 from handlers.common.aws import Clients, is_transient
 from handlers.common.errors import CommandRejected
-from handlers.common.events import Target, field
+from handlers.common.events import Target, field, optional
 from handlers.common.fleet import (
     DELIVERY_TIMEOUT_SECONDS,
     PATCH,
@@ -58,7 +58,7 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
     if command_id is None and retried:
         command_id = _find_sent(ssm, token, since=records.parse_iso(entry["reservedAt"]))
     if command_id is None:
-        request = _request(event, env, target, phase=phase, token=token)
+        request = _request(event, env, target, dynamodb, phase=phase, token=token)
         command_id = _send(ssm, request)
         metrics.add_metric(name="CommandsSent", unit=MetricUnit.Count, value=1)
         logger.info(
@@ -124,10 +124,11 @@ def _find_sent(ssm: Any, token: str, *, since: datetime) -> str | None:
     return None
 
 
-def _request(event: dict[str, Any], env: Env, target: Target, *, phase: str, token: str) -> dict[str, Any]:
-    tags = field(event, "settings.selector.tags", dict)
+def _request(
+    event: dict[str, Any], env: Env, target: Target, dynamodb: Any, *, phase: str, token: str
+) -> dict[str, Any]:
     request: dict[str, Any] = {
-        "Targets": [{"Key": f"tag:{key}", "Values": list(values)} for key, values in sorted(tags.items())],
+        **_addressing(event, env, target, dynamodb),
         "TimeoutSeconds": DELIVERY_TIMEOUT_SECONDS[phase],
         # Comment is at most 100 characters: the run id (cut) for people, the token for the ledger.
         "Comment": f"{target.run_id[:60]} w{target.wave_index:02d} {phase} #{token}",
@@ -156,6 +157,18 @@ def _request(event: dict[str, Any], env: Env, target: Target, *, phase: str, tok
             "OutputS3KeyPrefix": f"runs/{target.run_id}/ssm/account-{target.account_id}/region-{target.region}/{phase}",
         }
     return request
+
+
+def _addressing(event: dict[str, Any], env: Env, target: Target, dynamodb: Any) -> dict[str, Any]:
+    """Tags for a run (SSM resolves them, so MaxConcurrency/MaxErrors cover the whole scope); the reachable
+    instances by id for a re-run (at most 50, which ValidateRun guarantees)."""
+    if not optional(event, "settings.rerunOf", str, ""):
+        tags = field(event, "settings.selector.tags", dict)
+        return {"Targets": [{"Key": f"tag:{key}", "Values": list(values)} for key, values in sorted(tags.items())]}
+    instances = records.query_prefix(
+        dynamodb, env.table_name, target.run_id, records.instance_sk(target.account_id, target.region)
+    )
+    return {"InstanceIds": sorted(i["instanceId"] for i in instances if i.get("discovery", {}).get("reachable"))}
 
 
 def _send(ssm: Any, request: dict[str, Any]) -> str:

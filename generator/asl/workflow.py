@@ -57,7 +57,7 @@ def patch_run_workflow(functions: WorkflowFunctions, *, state_machine_name: Sub)
     validate = _invoke(
         "ValidateRun",
         functions.validate_run,
-        payload={"runId.$": "$$.Execution.Name", "document.$": "$"},
+        payload={"runId.$": "$$.Execution.Name", "executionId.$": "$$.Execution.Id", "document.$": "$"},
         result_selector={"run.$": "$.Payload"},
         result_path="$",
         comment="Refuses an invalid document (naming the field) before anything is sent; records the run once.",
@@ -222,7 +222,7 @@ def _target(functions: WorkflowFunctions) -> Graph:
     discover = _invoke(
         "Discover",
         functions.discover,
-        payload=_target_payload(**{"selector.$": "$.settings.selector"}),
+        payload=_target_payload(**{"selector.$": "$.settings.selector", "rerunOf.$": "$.settings.rerunOf"}),
         result_selector={"targeted.$": "$.Payload.targeted", "unreachable.$": "$.Payload.unreachable"},
         result_path="$.discovery",
         catch=to_failure,

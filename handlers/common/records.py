@@ -6,6 +6,7 @@
 | RUN#<runId>   | TARGET#<nn>#<account>#<region>          | one account x region target  |
 | RUN#<runId>   | CMD#<nn>#<account>#<region>#<phase>     | command ledger               |
 | RUN#<runId>   | INSTANCE#<account>#<region>#<instance>  | one instance, every phase    |
+| RUN#<runId>   | RERUN#<account>#<region>                | a re-run's instances there   |
 """
 
 from __future__ import annotations
@@ -91,17 +92,22 @@ def query_prefix(dynamodb: Any, table: str, run_id: str, prefix: str) -> Iterato
             yield from_item(item)
 
 
-def put_new(dynamodb: Any, table: str, item: Mapping[str, Any], *, exists: Exception) -> None:
-    """Put ``item`` only if its key is free; raise ``exists`` otherwise."""
-    try:
-        dynamodb.put_item(TableName=table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
-    except dynamodb.exceptions.ConditionalCheckFailedException:
-        raise exists from None
+def rerun_sk(account_id: str, region: str) -> str:
+    """Which instances a re-run patches in one account and region."""
+    return f"RERUN#{account_id}#{region}"
 
 
 def create_run(dynamodb: Any, table: str, item: Mapping[str, Any]) -> None:
-    """The run's META item, once per run id."""
-    put_new(dynamodb, table, item, exists=RunAlreadyExists(f"run {item['pk']} has already been started"))
+    """The run's META item, once per run id (the same execution may write it again after a crash)."""
+    try:
+        dynamodb.put_item(
+            TableName=table,
+            Item=to_item(item),
+            ConditionExpression="attribute_not_exists(pk) OR executionId = :execution",
+            ExpressionAttributeValues={":execution": {"S": item["executionId"]}},
+        )
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        raise RunAlreadyExists(f"run {item['pk']} has already been started") from None
 
 
 def _decimals(value: Any) -> Any:

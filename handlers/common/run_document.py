@@ -74,6 +74,7 @@ def normalise(document: Any, *, run_id: str, default_concurrency: Mapping[str, i
             "patchTimeoutMinutes": document.get("patchTimeoutMinutes", defaults["patchTimeoutMinutes"]),
             "snapshotId": snapshot_id(run_id),
             "concurrency": concurrency,
+            "rerunOf": document.get("rerun", {}).get("of", ""),
         },
         "waves": waves,
     }
@@ -115,6 +116,8 @@ def _check_rules(document: Mapping[str, Any], run_id: str) -> None:
     """Rules JSON Schema cannot express: unique wave names, each (account, region) once, known regions."""
     if "runId" in document and document["runId"] != run_id:
         raise InvalidRunDocument(f"runId: {document['runId']!r} differs from the execution name {run_id!r}")
+    if document.get("rerun", {}).get("of") == run_id:
+        raise InvalidRunDocument(f"rerun.of: a run cannot re-run itself ({run_id!r})")
     wave_names: dict[str, int] = {}
     targeted: dict[tuple[str, str], str] = {}
     for wave_index, wave in enumerate(document["waves"]):

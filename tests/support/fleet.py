@@ -221,13 +221,25 @@ class Fleet:
             raise ServiceException("InvalidDocument", f"Document {document} does not exist in this account")
         if document == conventions.PATCH_DOCUMENT_NAME:
             _check_patch_parameters(request.get("Parameters", {}))
-        if "InstanceIds" in request:
-            raise ServiceException("InvalidParameters", "this fleet only simulates tag targets")
+        if ("InstanceIds" in request) == ("Targets" in request):
+            raise ServiceException("InvalidParameters", "give either InstanceIds or Targets")
+        if len(request.get("InstanceIds", [])) > 50:
+            raise ServiceException("ValidationException", "InstanceIds: at most 50")
         with self._lock:
+            here = self.instances.get((response.current_account, response.region), [])
+            known = {instance.instance_id for instance in here}
+            unknown = sorted(set(request.get("InstanceIds", [])) - known)
+            if unknown:
+                raise ServiceException("InvalidInstanceId", f"Instances {unknown} not in a valid state for account")
             targeted = [
                 instance
-                for instance in self.instances.get((response.current_account, response.region), [])
-                if instance.ping is not None and _matches(instance, request.get("Targets", []))
+                for instance in here
+                if instance.ping is not None
+                and (
+                    instance.instance_id in request["InstanceIds"]
+                    if "InstanceIds" in request
+                    else _matches(instance, request["Targets"])
+                )
             ]
             command = SimCommand(
                 str(uuid.uuid4()), response.current_account, response.region, request, self.clock.now()
