@@ -61,7 +61,8 @@ def patch_run_workflow(functions: WorkflowFunctions, *, state_machine_name: Sub)
         result_selector={"run.$": "$.Payload"},
         result_path="$",
         comment="Refuses an invalid document (naming the field) before anything is sent; records the run once.",
-        catch=(Catch(ON_ANY_ERROR, "RunRejected"),),
+        # The error replaces the input: "$.error" cannot be set on an input that is not a JSON object.
+        catch=(Catch(ON_ANY_ERROR, "RunRejected", result_path="$"),),
     )
     waves = Map(
         "Waves",
@@ -105,7 +106,7 @@ def patch_run_workflow(functions: WorkflowFunctions, *, state_machine_name: Sub)
         finalize,
         outcome,
     ).include(
-        Fail("RunRejected", error_path="$.error.Error", cause_path="$.error.Cause"),
+        Fail("RunRejected", error_path="$.Error", cause_path="$.Cause"),
         Fail("RunFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
     )
     return StateMachineDefinition(

@@ -9,7 +9,8 @@ import pytest
 
 from handlers import send_command
 from handlers.common import conventions, records
-from handlers.common.errors import CommandRejected, InvalidEvent, TransientAwsError
+from handlers.common.errors import CommandRejected, InvalidEvent, RunAlreadyExists, TransientAwsError
+from tests.handlers.test_run_document import VALID
 from tests.support.rehearsal import HUB_REGION, Rehearsal
 
 ACCOUNT = "222222222222"
@@ -134,3 +135,13 @@ def test_spoke_throttling_beyond_sdk_retries_is_a_transient_error(hub: Rehearsal
         hub.invoke("SendCommand", event())
     assert hub.fleet.sent() == []
     assert boto3.client("dynamodb", region_name=HUB_REGION) is not None
+
+
+def test_validate_run_records_a_run_once_but_tolerates_its_own_retry(hub: Rehearsal) -> None:
+    event = {"runId": "run-9", "executionId": "arn:execution:run-9", "document": VALID}
+    first = hub.invoke("ValidateRun", event)
+    again = hub.invoke("ValidateRun", event)  # the same execution after a crash
+
+    assert first == again
+    with pytest.raises(RunAlreadyExists):
+        hub.invoke("ValidateRun", event | {"executionId": "arn:execution:another"})
