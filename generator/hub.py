@@ -41,7 +41,9 @@ def build_hub() -> Hub:
     messaging = add_messaging(template, parameters, encryption)
     spoke_access = add_spoke_access(template, encryption)
     functions = add_functions(template, parameters, HubResources(storage, messaging, spoke_access, encryption))
-    workflow = patch_run_workflow(functions.workflow(), state_machine_name=state_machine_name())
+    workflow = patch_run_workflow(
+        functions.workflow(), run_table=storage.run_table_target(), state_machine_name=state_machine_name()
+    )
     state_machine = add_state_machine(template, parameters, encryption, workflow)
     add_hub_outputs(template, storage, messaging, spoke_access, state_machine)
     return Hub(template, workflow)

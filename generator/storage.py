@@ -31,6 +31,7 @@ from troposphere.s3 import (
 )
 
 from generator import naming
+from generator.asl.tasks import TableTarget
 from generator.encryption import EncryptionRefs
 from generator.iam import policy_document_if
 from generator.parameters import SHARES_INSTANCE_OUTPUT, HubParameters
@@ -46,6 +47,10 @@ ABORT_UPLOAD_DAYS = 7
 class StorageRefs:
     run_table: Table
     artifact_bucket: Bucket
+
+    def run_table_target(self) -> TableTarget:
+        """The run table as state machine tasks address it (``${RunTableName}``)."""
+        return TableTarget("RunTable", Ref(self.run_table), GetAtt(self.run_table, "Arn"))
 
     @property
     def table_arn(self) -> GetAtt:

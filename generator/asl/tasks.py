@@ -18,6 +18,12 @@ from generator.asl.states import Catch, JsonValue, Retry, Task
 from generator.iam import Grant
 
 # Errors the Lambda service itself raises for an invoke: safe to retry, the function never ran or can rerun.
+DYNAMODB_TRANSIENT_ERRORS = (
+    "DynamoDB.InternalServerErrorException",
+    "DynamoDB.ProvisionedThroughputExceededException",
+    "DynamoDB.RequestLimitExceeded",
+    "DynamoDB.ThrottlingException",
+)
 LAMBDA_TRANSIENT_ERRORS = (
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -80,6 +86,19 @@ class FunctionTarget:
             # Qualified ARNs (":*") too: the integration may invoke a version or alias.
             resources=(self.arn, Sub("${Arn}:*", Arn=self.arn)),
         )
+
+
+@dataclass(frozen=True)
+class TableTarget:
+    """A DynamoDB table as the workflow sees it: its short name (``RunTable``), table name and ARN."""
+
+    name: str
+    table_name: Any
+    arn: Any
+
+    @property
+    def substitution_key(self) -> str:
+        return f"{self.name}Name"
 
 
 def lambda_invoke(
@@ -159,4 +178,41 @@ def distributed_map_grants(state_machine_name: Sub) -> tuple[Grant, ...]:
             (Action("states", "DescribeExecution"), Action("states", "StopExecution")),
             (executions,),
         ),
+    )
+
+
+def dynamodb_update_item(
+    name: str,
+    table: TableTarget,
+    *,
+    key: Mapping[str, JsonValue],
+    update_expression: str,
+    expression_attribute_values: Mapping[str, JsonValue],
+    expression_attribute_names: Mapping[str, str] | None = None,
+    condition_expression: str | None = None,
+    result_path: str | None = None,
+    catch: tuple[Catch, ...] = (),
+    comment: str | None = None,
+) -> Task:
+    """Update one item of ``table`` directly from the state machine (no Lambda in between)."""
+    parameters: dict[str, JsonValue] = {
+        "TableName": f"${{{table.substitution_key}}}",
+        "Key": dict(key),
+        "UpdateExpression": update_expression,
+        "ExpressionAttributeValues": dict(expression_attribute_values),
+    }
+    if expression_attribute_names:
+        parameters["ExpressionAttributeNames"] = dict(expression_attribute_names)
+    if condition_expression is not None:
+        parameters["ConditionExpression"] = condition_expression
+    return Task(
+        name,
+        integration("dynamodb:updateItem"),
+        parameters=parameters,
+        result_path=result_path,
+        retry=(transient_retry(DYNAMODB_TRANSIENT_ERRORS),),
+        catch=catch,
+        comment=comment,
+        grants=(Grant(f"UpdateItem{table.name}", (Action("dynamodb", "UpdateItem"),), (table.arn,)),),
+        substitutions={table.substitution_key: table.table_name},
     )

@@ -19,7 +19,13 @@ from troposphere import Sub
 from generator.asl.chain import Chain, branch, chain
 from generator.asl.graph import CATCH_ALL, StateMachineDefinition
 from generator.asl.states import Catch, Condition, Fail, Graph, Map, Pass, Retry, Succeed, Task, Wait
-from generator.asl.tasks import FunctionTarget, distributed_map_grants, lambda_invoke
+from generator.asl.tasks import (
+    FunctionTarget,
+    TableTarget,
+    distributed_map_grants,
+    dynamodb_update_item,
+    lambda_invoke,
+)
 from handlers.common import errors
 from handlers.common.fleet import PATCH, SNAPSHOT
 
@@ -52,7 +58,9 @@ class WorkflowFunctions:
     finalize: FunctionTarget
 
 
-def patch_run_workflow(functions: WorkflowFunctions, *, state_machine_name: Sub) -> StateMachineDefinition:
+def patch_run_workflow(
+    functions: WorkflowFunctions, *, run_table: TableTarget, state_machine_name: Sub
+) -> StateMachineDefinition:
     """The hub's patch run: one execution per run document, named by its run id."""
     validate = _invoke(
         "ValidateRun",
@@ -88,7 +96,23 @@ def patch_run_workflow(functions: WorkflowFunctions, *, state_machine_name: Sub)
         },
         result_path="$",
         comment="Always runs; its result is the execution's output.",
-        catch=(Catch(ON_ANY_ERROR, "RunFailed"),),
+        catch=(Catch(ON_ANY_ERROR, "RecordRunFailed"),),
+    )
+    record_failed = dynamodb_update_item(
+        "RecordRunFailed",
+        run_table,
+        key={"pk": {"S.$": "States.Format('RUN#{}', $$.Execution.Name)"}, "sk": {"S": "META"}},
+        update_expression="SET #status = :failed, outcome = :outcome, reason = :reason, endedAt = :now",
+        expression_attribute_names={"#status": "status"},
+        expression_attribute_values={
+            ":failed": {"S": "FAILED"},
+            ":outcome": {"N": "500"},
+            ":reason": {"S.$": "$.error.Cause"},
+            ":now": {"S.$": "$$.State.EnteredTime"},
+        },
+        condition_expression="attribute_exists(pk)",
+        comment="Finalize failed: mark the run record failed directly (no Lambda involved), then fail.",
+        catch=(Catch(ON_ANY_ERROR, "RunFailed", result_path=None),),
     )
     succeeded = Condition.any_of(
         Condition.compare("$.status", "StringEquals", "SUCCEEDED"),
@@ -107,7 +131,7 @@ def patch_run_workflow(functions: WorkflowFunctions, *, state_machine_name: Sub)
         outcome,
     ).include(
         Fail("RunRejected", error_path="$.Error", cause_path="$.Cause"),
-        Fail("RunFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
+        chain(record_failed, Fail("RunFailed", error_path="$.error.Error", cause_path="$.error.Cause")),
     )
     return StateMachineDefinition(
         body.graph(),

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from generator.asl.tasks import LAMBDA_CRASH_ERRORS, LAMBDA_TRANSIENT_ERRORS
+from generator.asl.tasks import DYNAMODB_TRANSIENT_ERRORS, LAMBDA_CRASH_ERRORS, LAMBDA_TRANSIENT_ERRORS
 from handlers.common import errors
 from tests.support.cfn import generated_template
 
 HANDLER_ERRORS = {error.error_name() for error in errors.ALL_ERRORS}
-AWS_ERRORS = set(LAMBDA_TRANSIENT_ERRORS) | set(LAMBDA_CRASH_ERRORS)
+AWS_ERRORS = set(LAMBDA_TRANSIENT_ERRORS) | set(LAMBDA_CRASH_ERRORS) | set(DYNAMODB_TRANSIENT_ERRORS)
 
 
 @pytest.fixture(scope="module")

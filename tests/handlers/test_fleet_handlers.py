@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from generator.functions import FUNCTIONS
 from handlers.common import records
 from handlers.common.errors import CommandDeadlineExceeded, InvalidEvent, SpokeAccessDenied
 from tests.support.fleet import NEVER, OUTPUT_LIMIT, Behaviour
@@ -184,3 +185,9 @@ def test_a_spoke_role_that_cannot_be_assumed_is_a_clear_error(hub: Rehearsal) ->
 
     with pytest.raises(SpokeAccessDenied, match=f"cannot assume arn:aws:iam::{ACCOUNT}:role/patch-orchestrator-spoke-"):
         hub.invoke("Discover", {**TARGET, "selector": SETTINGS["selector"]})
+
+
+@pytest.mark.parametrize("function", [spec.name for spec in FUNCTIONS])
+def test_every_handler_refuses_an_empty_event_with_a_typed_error(hub: Rehearsal, function: str) -> None:
+    with pytest.raises(InvalidEvent, match=r"^event\.runId: required$"):
+        hub.invoke(function, {})

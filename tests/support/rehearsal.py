@@ -229,9 +229,8 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
         clock = VirtualClock()
         fleet = Fleet(clock)
         fleet.install(monkeypatch)
-        definition = resolve_definition(
-            template, "PatchRunStateMachine", {f"{spec.name}FunctionArn": function_arn(spec) for spec in FUNCTIONS}
-        )
+        bindings = {f"{spec.name}FunctionArn": function_arn(spec) for spec in FUNCTIONS}
+        definition = resolve_definition(template, "PatchRunStateMachine", bindings | {"RunTableName": table_name})
         state_machine_arn = boto3.client("stepfunctions", region_name=HUB_REGION).create_state_machine(
             name=resolve(resources["PatchRunStateMachine"]["Properties"]["StateMachineName"], defaults),
             definition=json.dumps(definition),

@@ -17,6 +17,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
 from moto.dynamodb.responses import DynamoHandler
+from moto.s3.exceptions import AccessForbidden
+from moto.s3.models import S3Backend
 
 from handlers import send_command
 from handlers.common import conventions, records
@@ -326,3 +328,28 @@ def test_fifty_and_more_targets_in_one_wave_respect_concurrency_and_are_all_reco
     assert hub.max_open_targets > 1  # and they did run side by side
     assert_every_targeted_instance_has_a_record(hub, "wide", set(accounts))
     assert_no_command_sent_twice(hub)
+
+
+def test_a_report_that_cannot_be_written_means_the_run_does_not_report_success(
+    hub: Rehearsal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub.fleet.add(A, REGION, 1)
+    original = S3Backend.put_object
+
+    def put_object(backend: S3Backend, bucket_name: str, key_name: str, *args: Any, **kwargs: Any) -> Any:
+        if "/report/" in key_name:
+            raise AccessForbidden("Access Denied (simulated bucket policy)")
+        return original(backend, bucket_name, key_name, *args, **kwargs)
+
+    monkeypatch.setattr(S3Backend, "put_object", put_object)
+
+    result = hub.run(document(wave("all", [A])), "no-report")
+
+    assert (result["status"], result["error"]) == ("FAILED", "ClientError")
+    assert "AccessForbidden" in result["cause"]
+    target = targets(hub, "no-report")[A]
+    assert target["outcome"] == 200  # the patching itself is recorded; only the run's success is withheld
+    meta = hub.item("no-report", "META")
+    assert meta is not None
+    assert (meta["status"], meta["outcome"]) == ("FAILED", 500)
+    assert "AccessForbidden" in meta["reason"]
