@@ -58,7 +58,7 @@ def test_every_lambda_task_retries_transient_errors_with_full_jitter_and_catches
     assert len(tasks) == 11
     for name, task in tasks.items():
         retried = {error for rule in task["Retry"] for error in rule["ErrorEquals"]}
-        assert AWS_ERRORS | {"TransientAwsError"} <= retried, name
+        assert {*LAMBDA_TRANSIENT_ERRORS, *LAMBDA_CRASH_ERRORS, "TransientAwsError"} <= retried, name
         assert all(rule["JitterStrategy"] == "FULL" and rule["MaxDelaySeconds"] > 0 for rule in task["Retry"]), name
         assert task["Catch"], name
 
