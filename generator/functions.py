@@ -21,7 +21,7 @@ from generator import naming
 from generator.asl.tasks import FunctionTarget
 from generator.asl.workflow import WorkflowFunctions
 from generator.encryption import EncryptionRefs
-from generator.iam import Grant, grants_document, service_trust
+from generator.iam import Grant, grants_document, service_trust, table_key_grant
 from generator.messaging import MessagingRefs
 from generator.parameters import SHARES_INSTANCE_OUTPUT, HubParameters
 from generator.retention import retained
@@ -70,7 +70,10 @@ class FunctionSpec:
 
 def _table(*actions: str) -> Callable[[HubResources], tuple[Grant, ...]]:
     def grants(hub: HubResources) -> tuple[Grant, ...]:
-        return (Grant("UseRunTable", tuple(Action("dynamodb", a) for a in actions), (hub.storage.table_arn,)),)
+        return (
+            Grant("UseRunTable", tuple(Action("dynamodb", a) for a in actions), (hub.storage.table_arn,)),
+            table_key_grant(hub.encryption.key_arn),
+        )
 
     return grants
 
@@ -109,27 +112,29 @@ def _notify(hub: HubResources) -> tuple[Grant, ...]:
 FUNCTIONS = (
     FunctionSpec(
         "ValidateRun", "validate_run", "Checks and normalises a run document; records the run once.",
-        timeout=30, memory=256, concurrency="control", grants=_table("PutItem"), settings=("concurrency",),
+        timeout=30, memory=256, concurrency="control",
+        # GetItem, Query and BatchWriteItem: a re-run reads the earlier run and records its selection.
+        grants=_table("BatchWriteItem", "GetItem", "PutItem", "Query"), settings=("concurrency",),
     ),
     FunctionSpec(
         "Discover", "discover", "Finds a target's tagged instances and which SSM can reach.",
-        timeout=120, memory=512, concurrency="fleet", grants=_table("BatchWriteItem"), fleet_role="discover",
+        timeout=120, memory=512, concurrency="fleet", grants=_table("BatchWriteItem", "GetItem"), fleet_role="discover",
     ),
     FunctionSpec(
         "SendCommand", "send_command", "Sends one snapshot or patch command per target and phase (ledgered).",
         timeout=60, memory=256, concurrency="fleet",
-        grants=_table("GetItem", "PutItem", "UpdateItem"), settings=("bucket", "instance_output"),
-        fleet_role="send-command",
+        grants=_table("GetItem", "PutItem", "Query", "UpdateItem"), settings=("bucket", "instance_output"),
+        fleet_role="send",
     ),
     FunctionSpec(
         "PollCommand", "poll_command", "Polls a command; records every instance's result when it ends.",
-        timeout=300, memory=512, concurrency="fleet", grants=_table("UpdateItem"), fleet_role="poll-command",
+        timeout=300, memory=512, concurrency="fleet", grants=_table("UpdateItem"), fleet_role="poll",
     ),
     FunctionSpec(
         "StoreSnapshots", "store_snapshots", "Copies pre-patch snapshot output into the artifact bucket.",
         timeout=600, memory=512, concurrency="fleet",
         grants=_with(_table("Query", "UpdateItem"), _write_artifacts("runs/*/pre/*")), settings=("bucket",),
-        fleet_role="store-snapshots",
+        fleet_role="snapshots",
     ),
     FunctionSpec(
         "RecordTarget", "record_target", "Closes a target: every instance gets a final state; 200/206/500.",
@@ -213,7 +218,7 @@ def add_functions(template: Template, parameters: HubParameters, hub: HubResourc
 
 
 def _role(spec: FunctionSpec, hub: HubResources, log_group: LogGroup) -> Role:
-    function_name = naming.prefixed(f"-{spec.kebab}")
+    # No grant for the environment's key: Lambda decrypts it through a grant of its own made at deploy time.
     own = (
         Grant(
             "WriteOwnLogs",
@@ -223,12 +228,6 @@ def _role(spec: FunctionSpec, hub: HubResources, log_group: LogGroup) -> Role:
         ),
         # X-Ray has no resource-level permissions.
         Grant("WriteTraces", (Action("xray", "PutTelemetryRecords"), Action("xray", "PutTraceSegments")), ("*",)),
-        Grant(
-            "DecryptOwnEnvironment",
-            (Action("kms", "Decrypt"),),
-            (hub.encryption.key_arn,),
-            Condition(StringEquals("kms:EncryptionContext:LambdaFunctionName", function_name)),
-        ),
     )  # fmt: skip
     extra = {"RoleName": naming.hub_fleet_role_name(spec.fleet_role)} if spec.fleet_role else {}
     fleet = hub.spoke_access.fleet_grants() if spec.fleet_role else ()

@@ -67,6 +67,16 @@ class Grant:
         return Statement(Sid=self.sid, Effect=Allow, Action=actions, Resource=resources, **extra)
 
 
+def table_key_grant(key_arn: Any) -> Grant:
+    """Use of a DynamoDB table's customer-managed key, only through DynamoDB (callers need it on every request)."""
+    return Grant(
+        "UseRunTableKey",
+        tuple(Action("kms", name) for name in ("Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey")),
+        (key_arn,),
+        Condition(StringEquals("kms:ViaService", Sub("dynamodb.${AWS::Region}.amazonaws.com"))),
+    )
+
+
 def merge_grants(grants: Iterable[Grant]) -> tuple[Grant, ...]:
     """Drop exact repeats (two tasks invoking one function) and refuse one Sid meaning two things."""
     by_sid: dict[str, Grant] = {}

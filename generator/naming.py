@@ -35,13 +35,13 @@ def spoke_role_name() -> Sub:
 
 
 def hub_fleet_role_name(purpose: str) -> Sub:
-    """The name of a hub role that may assume spoke roles."""
-    return Sub(conventions.HUB_FLEET_ROLE_NAME.format(prefix=_PREFIX, purpose=purpose))
+    """The name of a hub role (in this region) that may assume spoke roles."""
+    return Sub(conventions.HUB_FLEET_ROLE_NAME.format(prefix=_PREFIX, purpose=purpose, region="${AWS::Region}"))
 
 
 def hub_fleet_role_arn_pattern(hub_account: Ref) -> Sub:
-    """``arn:<partition>:iam::<hub>:role/<prefix>-hub-fleet-*``: the principals a spoke role trusts."""
-    name = conventions.HUB_FLEET_ROLE_NAME.format(prefix=_PREFIX, purpose="*")
+    """``arn:<partition>:iam::<hub>:role/<prefix>-fleet-*-*``: the principals a spoke role trusts."""
+    name = conventions.HUB_FLEET_ROLE_NAME.format(prefix=_PREFIX, purpose="*", region="*")
     return Sub(f"arn:${{AWS::Partition}}:iam::${{HubAccountId}}:role/{name}", HubAccountId=hub_account)
 
 

@@ -83,7 +83,7 @@ def add_hub_parameters(template: Template) -> HubParameters:
                 "StateMachineLogLevel",
                 Type="String",
                 Default="ERROR",
-                AllowedValues=["ALL", "ERROR", "FATAL"],
+                AllowedValues=["ALL", "ERROR"],
                 Description="Step Functions log level (execution data is never logged: it holds task tokens).",
             )
         ),

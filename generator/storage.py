@@ -47,10 +47,11 @@ ABORT_UPLOAD_DAYS = 7
 class StorageRefs:
     run_table: Table
     artifact_bucket: Bucket
+    encryption: EncryptionRefs
 
     def run_table_target(self) -> TableTarget:
         """The run table as state machine tasks address it (``${RunTableName}``)."""
-        return TableTarget("RunTable", Ref(self.run_table), GetAtt(self.run_table, "Arn"))
+        return TableTarget("RunTable", Ref(self.run_table), GetAtt(self.run_table, "Arn"), self.encryption.key_arn)
 
     @property
     def table_arn(self) -> GetAtt:
@@ -122,7 +123,7 @@ def add_storage(template: Template, parameters: HubParameters, encryption: Encry
             )
         )
     )
-    refs = StorageRefs(table, bucket)
+    refs = StorageRefs(table, bucket, encryption)
     _add_bucket_policy(template, parameters, refs)
     return refs
 

@@ -15,7 +15,7 @@ from awacs.aws import Action
 from troposphere import Sub
 
 from generator.asl.states import Catch, JsonValue, Retry, Task
-from generator.iam import Grant
+from generator.iam import Grant, table_key_grant
 
 # Errors the Lambda service itself raises for an invoke: safe to retry, the function never ran or can rerun.
 DYNAMODB_TRANSIENT_ERRORS = (
@@ -95,6 +95,7 @@ class TableTarget:
     name: str
     table_name: Any
     arn: Any
+    key_arn: Any
 
     @property
     def substitution_key(self) -> str:
@@ -213,6 +214,9 @@ def dynamodb_update_item(
         retry=(transient_retry(DYNAMODB_TRANSIENT_ERRORS),),
         catch=catch,
         comment=comment,
-        grants=(Grant(f"UpdateItem{table.name}", (Action("dynamodb", "UpdateItem"),), (table.arn,)),),
+        grants=(
+            Grant(f"UpdateItem{table.name}", (Action("dynamodb", "UpdateItem"),), (table.arn,)),
+            table_key_grant(table.key_arn),
+        ),
         substitutions={table.substitution_key: table.table_name},
     )

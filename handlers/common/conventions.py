@@ -16,8 +16,10 @@ PATCH_TAG_KEY = "PatchGroup"
 # every resource ARN the role can touch, and lets one StackSet deploy it to many regions of one account.
 SPOKE_ROLE_NAME = "{prefix}-spoke-{region}"
 
-# Hub roles that may assume spoke roles. Spoke trust policies admit exactly this name pattern.
-HUB_FLEET_ROLE_NAME = "{prefix}-hub-fleet-{purpose}"
+# Hub roles that may assume spoke roles; spoke trust policies admit exactly this name pattern. The region is in
+# the name because IAM is global: a second hub in another region of one account needs its own roles.
+# Longest: 30 (prefix) + 7 + 9 (purpose) + 1 + 14 (region) = 61 of IAM's 64 characters.
+HUB_FLEET_ROLE_NAME = "{prefix}-fleet-{purpose}-{region}"
 
 # The command document the spoke owns for pre-patch snapshots (fixed content; no arbitrary shell).
 SNAPSHOT_DOCUMENT_NAME = "{prefix}-PrePatchSnapshot"

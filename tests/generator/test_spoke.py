@@ -69,7 +69,9 @@ def test_trust_requires_the_external_id_and_a_hub_fleet_role(spoke: dict[str, An
     assert trust["Condition"]["StringEquals"] == {"sts:ExternalId": {"Ref": "ExternalId"}}
     assert resolve(trust["Principal"]["AWS"], values) == f"arn:aws:iam::{HUB_ACCOUNT}:root"
     pattern = resolve(trust["Condition"]["ArnLike"]["aws:PrincipalArn"], values)
-    fleet_role = conventions.HUB_FLEET_ROLE_NAME.format(prefix=conventions.DEFAULT_NAME_PREFIX, purpose="Discover")
+    fleet_role = conventions.HUB_FLEET_ROLE_NAME.format(
+        prefix=conventions.DEFAULT_NAME_PREFIX, purpose="discover", region="eu-west-1"
+    )
     assert fnmatch.fnmatchcase(f"arn:aws:iam::{HUB_ACCOUNT}:role/{fleet_role}", pattern)
     for outsider in ("Admin", "patch-orchestrator-hub-approvals", f"{conventions.DEFAULT_NAME_PREFIX}-spoke-x"):
         assert not fnmatch.fnmatchcase(f"arn:aws:iam::{HUB_ACCOUNT}:role/{outsider}", pattern)
