@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.retries.standard import ExponentialBackoff
 from moto import mock_aws
@@ -80,6 +82,9 @@ class Rehearsal:
     invocations: Counter[str] = field(default_factory=Counter)
     denied_accounts: set[str] = field(default_factory=set)
     open_targets: set[tuple[str, str, str]] = field(default_factory=set)
+    # (function, "hub"|"spoke", service, operation) of every AWS call a handler made.
+    aws_calls: set[tuple[str, str, str, str]] = field(default_factory=set)
+    _current: threading.local = field(default_factory=threading.local)
     max_open_targets: int = 0
     assumed: list[dict[str, str]] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
@@ -176,6 +181,7 @@ class Rehearsal:
         with self._invoke_lock:
             self.invocations[spec.name] += 1
             self._track_open_targets(spec.name, event)
+            self._current.function = spec.name
             try:
                 result = module.lambda_handler(event, FakeLambdaContext(name))
             except Exception as error:  # the Lambda service reports any exception as a function error
@@ -184,7 +190,17 @@ class Rehearsal:
                 self.errors.append((spec.name, f"{error_type}: {error}"))
                 response_headers["x-amz-function-error"] = "Unhandled"
                 return json.dumps({"errorType": error_type, "errorMessage": str(error)}).encode()
+            finally:
+                self._current.function = None
         return json.dumps(result).encode()
+
+    def _record_call(self, client: Any, operation: str) -> None:
+        function = getattr(self._current, "function", None)
+        if function is None:  # a call of the test or of moto itself, not of a handler
+            return
+        credentials = client._request_signer._credentials
+        side = "hub" if credentials.access_key == os.environ["AWS_ACCESS_KEY_ID"] else "spoke"
+        self.aws_calls.add((function, side, client.meta.service_model.service_name, operation))
 
 
 @contextmanager
@@ -247,6 +263,13 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
             WaitFunction, "_wait_interval", lambda _self, env, wait_seconds: clock.advance(wait_seconds)
         )
         monkeypatch.setattr(retrier_decl, "time", _NoSleep(clock))
+        original_api_call = BaseClient._make_api_call
+
+        def recording_api_call(client: Any, operation: str, params: Any) -> Any:
+            hub._record_call(client, operation)
+            return original_api_call(client, operation, params)
+
+        monkeypatch.setattr(BaseClient, "_make_api_call", recording_api_call)
         original_assume_role = TokenResponse.assume_role
         monkeypatch.setattr(
             TokenResponse, "assume_role", lambda response: hub._assume_role(response, original_assume_role)

@@ -1,0 +1,62 @@
+"""Every AWS call a handler makes in a rehearsal is allowed by the role the templates give it.
+
+moto does not enforce IAM, so a handler can call an API its role lacks and every rehearsal still passes. This
+test records the calls (hub-side ones against the function's own role, spoke-side ones against the spoke role)
+across runs that exercise every handler path, and checks each against the generated policies.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from generator.functions import FUNCTIONS
+from tests.support.cfn import generated_template
+from tests.support.fleet import NEVER, Behaviour
+from tests.support.rehearsal import Rehearsal
+
+IAM_PREFIX = {"stepfunctions": "states"}
+A, B = "111111111111", "222222222222"
+REGION = "eu-west-1"
+
+
+def allowed_actions(role: dict[str, Any]) -> set[str]:
+    actions: set[str] = set()
+    for policy in role["Properties"]["Policies"]:
+        document = policy["PolicyDocument"]
+        for statement in document["Statement"]:
+            found = statement["Action"]
+            actions.update(found if isinstance(found, list) else [found])
+    return actions
+
+
+def test_every_call_made_in_rehearsals_is_allowed_by_the_generated_roles(hub: Rehearsal) -> None:
+    hub.fleet.add(A, REGION, 2)
+    hub.fleet.add(A, REGION, 1, patch=Behaviour(status="Failed", response_code=1))
+    hub.fleet.add(B, REGION, 1, patch=Behaviour(status=NEVER))
+    wave = {
+        "name": "all",
+        "targets": [{"accounts": [A, B], "regions": [REGION]}],
+        "failureBudget": {"failedPercent": 100},
+    }
+    document = {
+        "operation": "Install",
+        "rebootOption": "NoReboot",
+        "selector": {"tags": {"PatchGroup": ["web"]}},
+        "patchTimeoutMinutes": 10,
+        "waves": [wave],
+    }
+    assert hub.run(document, "first")["status"] == "SUCCEEDED"
+    # The re-run fails (nothing was fixed), which also takes Finalize through the failed-run path.
+    assert hub.run({**document, "rerun": {"of": "first"}}, "second")["status"] == "FAILED"
+    assert {name for name, *_ in hub.aws_calls} == {spec.name for spec in FUNCTIONS}
+
+    hub_template = generated_template("hub.json")["Resources"]
+    spoke_actions = allowed_actions(generated_template("spoke.json")["Resources"]["SpokeRole"])
+    missing = []
+    for function, side, service, operation in sorted(hub.aws_calls):
+        action = f"{IAM_PREFIX.get(service, service)}:{operation}"
+        granted = spoke_actions if side == "spoke" else allowed_actions(hub_template[f"{function}FunctionRole"])
+        if action not in granted:
+            missing.append(f"{function} ({side}) calls {action}")
+    assert not missing, json.dumps(missing, indent=2)
