@@ -3,15 +3,18 @@
 Event: ``{"runId", "waveIndex", "accountId", "region", "phase": "snapshot"|"patch", "settings": {...},
 "wave": {"maxConcurrency", "maxErrors"}}``.
 
-SendCommand has no idempotency token, so a ledger item guards it. The ledger item is reserved with a
-conditional put before sending and completed with the CommandId after. A retried task finds the CommandId and
-reuses it; if a crash came between sending and completing the ledger, the command is found again by the
-unique token in its Comment, so the retry still never sends a second command.
+SendCommand has no idempotency token, so a ledger item guards it. An attempt reserves the item (conditional put,
+with a lease longer than the function's timeout) before sending, and completes it with the CommandId after. A
+retried task finds the CommandId and reuses it. If an attempt died between reserving and completing, the next
+one waits for the lease to run out, takes the entry over (conditional update) and looks for the command by the
+unique token in its Comment before sending; SendCommand itself is never retried by the SDK. So one entry sends
+at most one command.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from handlers.common import conventions, records
 from handlers.common.aws import Clients, is_transient
-from handlers.common.errors import CommandRejected
+from handlers.common.errors import CommandRejected, TransientAwsError
 from handlers.common.events import Target, field, optional
 from handlers.common.fleet import (
     DELIVERY_TIMEOUT_SECONDS,
@@ -34,6 +37,8 @@ from handlers.common.runtime import Env, entry_point, logger, metrics
 
 # How far before the reservation to look for a command this ledger entry may already have sent.
 LEDGER_LOOKBACK = timedelta(minutes=5)
+# How long an attempt owns the ledger entry: longer than the function's timeout, so a holder past it is dead.
+LEASE = timedelta(seconds=90)
 
 
 def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) -> dict[str, Any]:
@@ -50,16 +55,21 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
     dynamodb = clients.hub("dynamodb")
     ssm = target.spoke(clients, "ssm")
 
-    entry = _ledger(dynamodb, env.table_name, ledger_key)
-    retried = entry is not None
-    if entry is None:
-        entry = _reserve(dynamodb, env, ledger_key, now=now, token=token, wave_index=target.wave_index)
+    attempt = uuid.uuid4().hex
+    entry = _ledger(dynamodb, env.table_name, ledger_key) or _reserve(
+        dynamodb, env, ledger_key, now=now, token=token, wave_index=target.wave_index, attempt=attempt
+    )
     command_id = entry.get("commandId")
-    if command_id is None and retried:
+    if command_id is None and entry.get("holder") != attempt:
+        # An earlier attempt reserved this command and never recorded it: it sent it and died, died before
+        # sending, or is still running. Take over only once its lease has run out, then look before sending.
+        _take_over(dynamodb, env.table_name, ledger_key, entry, attempt=attempt, now=now)
         command_id = _find_sent(ssm, token, since=records.parse_iso(entry["reservedAt"]))
     if command_id is None:
         request = _request(event, env, target, dynamodb, phase=phase, token=token)
-        command_id = _send(ssm, request)
+        # No SDK retries here: a retried SendCommand after a timeout could patch twice. A failure goes back to
+        # the state machine, whose retry comes through the ledger above.
+        command_id = _send(target.spoke(clients, "ssm", retries=False), request)
         metrics.add_metric(name="CommandsSent", unit=MetricUnit.Count, value=1)
         logger.info(
             "command sent",
@@ -91,7 +101,7 @@ def _ledger(dynamodb: Any, table: str, ledger_key: dict[str, Any]) -> dict[str, 
 
 
 def _reserve(
-    dynamodb: Any, env: Env, ledger_key: dict[str, Any], *, now: datetime, token: str, wave_index: int
+    dynamodb: Any, env: Env, ledger_key: dict[str, Any], *, now: datetime, token: str, wave_index: int, attempt: str
 ) -> dict[str, Any]:
     entry = {
         "pk": ledger_key["pk"]["S"],
@@ -100,6 +110,8 @@ def _reserve(
         "token": token,
         "waveIndex": wave_index,
         "reservedAt": records.iso(now),
+        "holder": attempt,
+        "leaseUntil": records.iso(now + LEASE),
         "expiresAt": records.expires_at(now, env.retention_days),
     }
     try:
@@ -112,6 +124,25 @@ def _reserve(
         assert existing is not None
         return existing
     return entry
+
+
+def _take_over(
+    dynamodb: Any, table: str, ledger_key: dict[str, Any], entry: dict[str, Any], *, attempt: str, now: datetime
+) -> None:
+    if now < records.parse_iso(entry["leaseUntil"]):
+        raise TransientAwsError(f"another attempt holds the command ledger until {entry['leaseUntil']}; retry later")
+    try:
+        dynamodb.update_item(
+            TableName=table,
+            Key=ledger_key,
+            UpdateExpression="SET holder = :me, leaseUntil = :until",
+            ConditionExpression="holder = :previous AND attribute_not_exists(commandId)",
+            ExpressionAttributeValues=records.to_item(
+                {":me": attempt, ":until": records.iso(now + LEASE), ":previous": entry["holder"]}
+            ),
+        )
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        raise TransientAwsError("another attempt took over the command ledger first; retry later") from None
 
 
 def _find_sent(ssm: Any, token: str, *, since: datetime) -> str | None:

@@ -22,6 +22,8 @@ from handlers.common.errors import SpokeAccessDenied, TransientAwsError
 # Adaptive mode retries throttling with client-side rate limiting: the first line of defence against SSM/EC2
 # throttling; what still fails surfaces as TransientAwsError and the state machine retries with backoff.
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=5, read_timeout=30)
+# For calls that must not be repeated blindly (SendCommand): one attempt, failures go back to the caller.
+SINGLE_ATTEMPT_CONFIG = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
 RENEW_BEFORE = timedelta(minutes=10)
 THROTTLING_CODES = frozenset(
     {
@@ -87,19 +89,24 @@ class Clients:
                 )
             return self._hub_clients[service]
 
-    def spoke(self, service: str, *, account_id: str, region: str, run_id: str) -> Any:
-        """A client for ``service`` acting as the spoke role of ``account_id`` in ``region``."""
+    def spoke(self, service: str, *, account_id: str, region: str, run_id: str, retries: bool = True) -> Any:
+        """A client for ``service`` acting as the spoke role of ``account_id`` in ``region``.
+
+        ``retries=False``: a single attempt per call, for operations that are not idempotent.
+        """
         key = (run_id, account_id, region)
         with self._lock:
             assumed = self._assumed.get(key)
             if assumed is None or assumed.expires - RENEW_BEFORE <= self._clock():
                 assumed = self._assume(account_id=account_id, region=region, run_id=run_id)
                 self._assumed[key] = assumed
-            cached = self._spoke_clients.get((*key, service))
+            client_key = (*key, service if retries else f"{service}/single-attempt")
+            cached = self._spoke_clients.get(client_key)
             if cached is None or cached[0] != assumed.expires:
-                client = self._boto().client(service, region_name=region, config=RETRY_CONFIG, **assumed.credentials)
+                config = RETRY_CONFIG if retries else SINGLE_ATTEMPT_CONFIG
+                client = self._boto().client(service, region_name=region, config=config, **assumed.credentials)
                 cached = (assumed.expires, client)
-                self._spoke_clients[(*key, service)] = cached
+                self._spoke_clients[client_key] = cached
             return cached[1]
 
     def _boto(self) -> boto3.Session:

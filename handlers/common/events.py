@@ -55,9 +55,11 @@ class Target:
             region=field(event, "region", str),
         )
 
-    def spoke(self, clients: Clients, service: str) -> Any:
+    def spoke(self, clients: Clients, service: str, *, retries: bool = True) -> Any:
         """A client for ``service`` in this target's account and region (through the spoke role)."""
-        return clients.spoke(service, account_id=self.account_id, region=self.region, run_id=self.run_id)
+        return clients.spoke(
+            service, account_id=self.account_id, region=self.region, run_id=self.run_id, retries=retries
+        )
 
     def log_keys(self) -> dict[str, Any]:
         return {"accountId": self.account_id, "region": self.region, "waveIndex": self.wave_index}

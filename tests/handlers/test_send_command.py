@@ -69,6 +69,9 @@ def test_a_crash_between_sending_and_recording_does_not_send_twice(
     entry = ledger(hub)
     assert entry is not None
     assert "commandId" not in entry  # the ledger never learned the command id
+    with pytest.raises(TransientAwsError, match="another attempt holds the command ledger"):
+        hub.invoke("SendCommand", event())  # too soon: the dead attempt's lease still runs
+    hub.clock.advance(91)
 
     retried = hub.invoke("SendCommand", event())
 
@@ -88,6 +91,7 @@ def test_a_crash_before_sending_sends_on_retry(hub: Rehearsal, monkeypatch: pyte
         patched.setattr(send_command, "_send", crash)
         with pytest.raises(TimeoutError):
             hub.invoke("SendCommand", event())
+    hub.clock.advance(91)
 
     retried = hub.invoke("SendCommand", event())
 
