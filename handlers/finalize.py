@@ -98,6 +98,9 @@ def _decide(
             halted = next((w["reason"] for w in waves.values() if w.get("status") == "HALTED"), "")
             return "HALTED", outcomes.FAILED, halted or _cause(halt)
         return "FAILED", outcomes.FAILED, f"{error}: {_cause(halt)}"
+    if not instances:
+        # Nothing matched anywhere: a mistyped selector must not look like a successful patch run.
+        return "FAILED", outcomes.FAILED, "no instance matched the selector in any target"
     outcome = outcomes.combined(t["outcome"] for t in targets)
     succeeded = sum(1 for i in instances if i.get("final", {}).get("status") == outcomes.SUCCEEDED)
     if outcome == outcomes.OK:

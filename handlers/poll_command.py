@@ -56,12 +56,9 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
             f"{records.iso(deadline)}; cancelled ({counts.get('finished', 0)} instances had finished)"
         )
     remaining = max(1, int((deadline - now).total_seconds()))
-    return {
-        **command,
-        "done": False,
-        "status": status,
-        "nextWaitSeconds": min(schedule(phase, operation).then, remaining),
-    }
+    elapsed = (now - listed[0]["RequestedDateTime"]).total_seconds()
+    wait = min(schedule(phase, operation).next_wait(elapsed), remaining)
+    return {**command, "done": False, "status": status, "nextWaitSeconds": wait}
 
 
 def _record_invocations(

@@ -63,9 +63,11 @@ def test_failures_timeouts_and_offline_agents_end_as_ssm_reports_them(fleet: Fle
     fleet.clock.advance(60)
 
     invocations = client.list_command_invocations(CommandId=command_id, Details=True)["CommandInvocations"]
-    statuses = {i["InstanceId"]: (i["Status"], i["CommandPlugins"][0]["ResponseCode"]) for i in invocations}
+    statuses = {
+        i["InstanceId"]: (i["Status"], i["StatusDetails"], i["CommandPlugins"][0]["ResponseCode"]) for i in invocations
+    }
 
-    assert statuses == {failed: ("Failed", 1), offline: ("DeliveryTimedOut", 0)}
+    assert statuses == {failed: ("Failed", "Failed", 1), offline: ("TimedOut", "DeliveryTimedOut", 0)}
     assert client.list_commands(CommandId=command_id)["Commands"][0]["Status"] == "Failed"
 
 

@@ -6,6 +6,7 @@ as SourceIdentity (so the spoke's CloudTrail names the run). Credentials are ren
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,15 @@ THROTTLING_CODES = frozenset(
         "ServiceUnavailable",
     }
 )
+
+
+def sts_name(text: str) -> str:
+    """``text`` as STS accepts it for RoleSessionName/SourceIdentity: 2-64 characters of ``[\\w+=,.@-]``.
+
+    Execution names may hold other characters; those become ``-`` (CloudTrail still shows the run).
+    """
+    cleaned = re.sub(r"[^\w+=,.@-]", "-", text)[:64]
+    return cleaned if len(cleaned) >= 2 else f"{cleaned}--"[:2]
 
 
 def is_transient(error: ClientError) -> bool:
@@ -123,9 +133,9 @@ class Clients:
         try:
             response = sts.assume_role(
                 RoleArn=role_arn,
-                RoleSessionName=f"patch-{run_id}"[:64],
+                RoleSessionName=sts_name(f"patch-{run_id}"),
                 ExternalId=self._external_id(),
-                SourceIdentity=run_id[:64],
+                SourceIdentity=sts_name(run_id),
                 DurationSeconds=3600,
             )
         except ClientError as error:

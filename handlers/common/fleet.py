@@ -25,10 +25,19 @@ OUTPUT_LIMIT = 24_000
 
 @dataclass(frozen=True)
 class PollSchedule:
-    """Seconds to wait before the first poll (about how long the work takes), then between polls."""
+    """Seconds to wait before the first poll (about how long the work takes), then between polls.
+
+    After the first, waits are ``then`` at least and a quarter of the time already spent at most up to
+    ``longest``: a command that runs long is polled less often, which bounds the polls (and the history
+    events) of a long command to a few dozen whatever its deadline.
+    """
 
     first: int
     then: int
+    longest: int = 900
+
+    def next_wait(self, elapsed_seconds: float) -> int:
+        return int(min(self.longest, max(self.then, elapsed_seconds / 4)))
 
 
 SCHEDULES = {

@@ -10,7 +10,8 @@ OK = 200
 PARTIAL = 206
 FAILED = 500
 
-# SSM could not hand the command to the agent: the instance was unreachable, not failed.
+# SSM could not hand the command to the agent: the instance was unreachable, not failed. SSM says so in an
+# invocation's StatusDetails (its Status is only TimedOut or Failed).
 UNDELIVERED = frozenset({"DeliveryTimedOut", "Undeliverable", "Terminated"})
 
 # An instance ends in exactly one of these.
@@ -29,8 +30,9 @@ def instance_final(item: Mapping[str, Any], *, target_error: str = "") -> dict[s
         return {"status": SUCCEEDED, "reason": ""}
     if discovery and not discovery.get("reachable", True):
         return {"status": UNREACHABLE, "reason": discovery.get("reason", "")}
-    if patch_status in UNDELIVERED:
-        return {"status": UNREACHABLE, "reason": f"ssm-{patch_status.lower()}"}
+    details = patch.get("statusDetails", "")
+    if details in UNDELIVERED:
+        return {"status": UNREACHABLE, "reason": f"ssm-{details.lower()}"}
     if patch_status:
         return {"status": FAILED_INSTANCE, "reason": patch.get("reason") or patch_status}
     return {"status": NOT_PATCHED, "reason": target_error or "no patch result from SSM"}

@@ -16,6 +16,7 @@ from typing import Any
 
 import fastjsonschema
 
+from handlers.common.conventions import PATCH_TAG_KEY
 from handlers.common.errors import InvalidRunDocument
 from handlers.common.regions import KNOWN_REGIONS
 
@@ -116,6 +117,10 @@ def _check_rules(document: Mapping[str, Any], run_id: str) -> None:
     """Rules JSON Schema cannot express: unique wave names, each (account, region) once, known regions."""
     if "runId" in document and document["runId"] != run_id:
         raise InvalidRunDocument(f"runId: {document['runId']!r} differs from the execution name {run_id!r}")
+    if PATCH_TAG_KEY not in document["selector"]["tags"]:
+        # Spoke roles may only command instances carrying this tag; without it in the selector, SSM would
+        # address instances the role cannot reach and report them as failures.
+        raise InvalidRunDocument(f"selector.tags: must include {PATCH_TAG_KEY!r} (the tag spoke roles are limited to)")
     if document.get("rerun", {}).get("of") == run_id:
         raise InvalidRunDocument(f"rerun.of: a run cannot re-run itself ({run_id!r})")
     wave_names: dict[str, int] = {}

@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from handlers.common.aws import Clients, is_transient
+from handlers.common.aws import Clients, is_transient, sts_name
 
 
 class FakeSts:
@@ -82,3 +82,10 @@ def test_throttling_and_server_errors_are_transient_and_access_errors_are_not() 
     assert is_transient(error("Whatever", 503))
     assert not is_transient(error("AccessDeniedException", 403))
     assert not is_transient(error("InvalidDocument", 400))
+
+
+def test_run_ids_become_names_sts_accepts() -> None:
+    assert sts_name("2026-12-patch-tuesday") == "2026-12-patch-tuesday"
+    assert sts_name("run (retry) #2!") == "run--retry---2-"
+    assert sts_name("x") == "x-"
+    assert len(sts_name("r" * 80)) == 64

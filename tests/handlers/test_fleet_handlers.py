@@ -94,6 +94,21 @@ def test_poll_never_waits_past_the_deadline(hub: Rehearsal) -> None:
     assert poll(hub, command)["nextWaitSeconds"] == 20
 
 
+def test_polls_thin_out_as_a_command_runs_long(hub: Rehearsal) -> None:
+    hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(status=NEVER))
+    settings = SETTINGS | {"patchTimeoutMinutes": 240}
+    command = hub.invoke("SendCommand", {**TARGET, "phase": "patch", "settings": settings, "wave": WAVE})
+
+    def next_wait() -> int:
+        return int(hub.invoke("PollCommand", {**TARGET, "command": command, "settings": settings})["nextWaitSeconds"])
+
+    assert next_wait() == 60  # just sent
+    hub.clock.advance(2400)
+    assert next_wait() == 600  # a quarter of the 40 minutes it has run
+    hub.clock.advance(4800)
+    assert next_wait() == 900  # never longer
+
+
 def test_a_command_past_its_deadline_is_cancelled_and_ends_the_target(hub: Rehearsal) -> None:
     done = hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(seconds=60))[0]
     stuck = hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(status=NEVER))[0]

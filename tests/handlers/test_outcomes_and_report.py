@@ -16,7 +16,11 @@ from handlers.common import outcomes, report
         ({"patch": {"status": "Success"}}, ("Succeeded", "")),
         ({"patch": {"status": "Failed", "reason": "Failed: exit 1"}}, ("Failed", "Failed: exit 1")),
         ({"patch": {"status": "TimedOut"}}, ("Failed", "TimedOut")),
-        ({"patch": {"status": "DeliveryTimedOut"}}, ("Unreachable", "ssm-deliverytimedout")),
+        (
+            {"patch": {"status": "TimedOut", "statusDetails": "DeliveryTimedOut"}},
+            ("Unreachable", "ssm-deliverytimedout"),
+        ),
+        ({"patch": {"status": "Failed", "statusDetails": "Terminated"}}, ("Unreachable", "ssm-terminated")),
         ({"discovery": {"reachable": False, "reason": "instance-stopped"}}, ("Unreachable", "instance-stopped")),
         ({"discovery": {"reachable": True}}, ("NotPatched", "no patch result from SSM")),
     ],

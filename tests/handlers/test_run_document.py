@@ -108,6 +108,8 @@ MALFORMED: list[tuple[Any, str]] = [
     (changed("selector.tags.PatchGroup", []), "selector.tags.PatchGroup: must contain at least 1"),
     (changed("selector.tags.PatchGroup", "web"), "selector.tags.PatchGroup: must be array"),
     (changed("selector.instanceIds", ["i-1"]), "selector: must not contain {'instanceIds'}"),
+    (changed("selector.tags", {"Environment": ["prod"]}), "selector.tags: must include 'PatchGroup'"),
+    (changed("selector.tags.a+b", ["x"]), "selector.tags: must be named by propertyName definition"),
     (changed("waves", []), "waves: must contain at least 1"),
     (changed("waves", ...), "'waves'"),
     (changed("waves.0.name", "canary wave"), "waves[0].name: must match pattern"),

@@ -27,8 +27,11 @@ from moto.ssm.responses import SimpleSystemManagerResponse
 from handlers.common import conventions
 
 NEVER = "Never"  # a Behaviour status: the invocation stays InProgress until cancelled
+# Outcomes SSM reports as StatusDetails under a coarser Status (the CommandInvocationStatus enum has no
+# DeliveryTimedOut, Undeliverable or Terminated).
+DETAILED = {"DeliveryTimedOut": "TimedOut", "Undeliverable": "Failed", "Terminated": "Failed"}
 IN_PROGRESS = "InProgress"
-FAILED_STATUSES = {"Failed", "TimedOut", "DeliveryTimedOut", "Cancelled"}
+FAILED_STATUSES = {"Failed", "TimedOut", "Cancelled"}
 PATCH_PLUGINS = {"Linux": "PatchLinux", "Windows": "PatchWindows"}
 SNAPSHOT_PLUGINS = {"Linux": "LinuxSnapshot", "Windows": "WindowsSnapshot"}
 OUTPUT_LIMIT = 24_000
@@ -299,7 +302,7 @@ class Fleet:
             "InstanceId": instance_id,
             "PluginName": invocation.plugin,
             "Status": status,
-            "StatusDetails": status,
+            "StatusDetails": self._details(invocation),
             "ResponseCode": invocation.behaviour.response_code if ended else -1,
             "StandardOutputContent": invocation.behaviour.stdout[:OUTPUT_LIMIT] if ended else "",
             "StandardErrorContent": invocation.behaviour.stderr[:OUTPUT_LIMIT] if ended else "",
@@ -356,6 +359,11 @@ class Fleet:
         return command
 
     def _status(self, invocation: SimInvocation) -> str:
+        """The invocation's Status (as SSM reports it); ``_details`` gives its StatusDetails."""
+        details = self._details(invocation)
+        return DETAILED.get(details, details)
+
+    def _details(self, invocation: SimInvocation) -> str:
         ends = invocation.requested_at + timedelta(seconds=invocation.behaviour.seconds)
         now = self.clock.now()
         if invocation.cancelled_at is not None:
@@ -375,7 +383,7 @@ class Fleet:
             status = "Cancelled"
         elif "Failed" in statuses:
             status = "Failed"
-        elif {"TimedOut", "DeliveryTimedOut"} & set(statuses):
+        elif "TimedOut" in statuses:
             status = "TimedOut"
         else:
             status = "Success"
@@ -400,7 +408,7 @@ class Fleet:
             "InstanceId": invocation.instance.instance_id,
             "DocumentName": command.document,
             "Status": status,
-            "StatusDetails": status,
+            "StatusDetails": self._details(invocation),
             "RequestedDateTime": command.requested_at,
         }
         if details:

@@ -215,6 +215,16 @@ def test_a_target_with_no_matching_instances_is_skipped_without_commands_or_poll
     assert_every_targeted_instance_has_a_record(hub, "empty", {A, B})
 
 
+def test_a_run_that_matches_no_instance_anywhere_does_not_report_success(hub: Rehearsal) -> None:
+    hub.fleet.add(A, REGION, 2, tags={"PatchGroup": "db"})
+
+    result = hub.run(document(wave("all", [A, B])), "nothing")
+
+    assert (result["status"], result["error"]) == ("FAILED", "RunFailed")
+    assert result["cause"] == "no instance matched the selector in any target"
+    assert hub.fleet.sent() == []
+
+
 def test_a_command_that_never_finishes_is_cancelled_at_the_deadline(hub: Rehearsal) -> None:
     stuck = hub.fleet.add(A, REGION, 2, patch=Behaviour(status=NEVER))
     hub.fleet.add(B, REGION, 1)
