@@ -138,7 +138,9 @@ FUNCTIONS = (
     ),
     FunctionSpec(
         "RecordTarget", "record_target", "Closes a target: every instance gets a final state; 200/206/500.",
-        timeout=300, memory=512, concurrency="record", grants=_table("PutItem", "Query", "UpdateItem"),
+        timeout=300, memory=512, concurrency="record", grants=_table("GetItem", "PutItem", "Query", "UpdateItem"),
+        # In a spoke only to settle a failed target's patch command (record its results, cancel the rest).
+        fleet_role="record",
     ),
     FunctionSpec(
         "EvaluateWave", "evaluate_wave", "Judges a wave against its failure budget; halts the run if exceeded.",

@@ -1,8 +1,9 @@
 """RecordTarget: close one account x region target; every instance ends with a final state.
 
 Event: ``{"runId", "waveIndex", "accountId", "region", "error"?: {"Error", "Cause"}}``. With ``error`` this is
-the failure path (a caught error anywhere in the target): instances without a patch result are recorded
-``NotPatched`` with the error as the reason, and the target is 500 unless some instance was patched.
+the failure path (a caught error anywhere in the target): a patch command already sent is settled (results
+recorded, the rest cancelled), instances without a patch result are recorded ``NotPatched`` with the error as
+the reason, and the target is 500 unless some instance was patched.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from handlers.common import outcomes, records
+from handlers.common import invocations, outcomes, records
 from handlers.common.aws import Clients
 from handlers.common.events import Target, optional
+from handlers.common.fleet import PATCH
 from handlers.common.runtime import Env, entry_point, logger, metrics
 
 CAUSE_LENGTH = 1000
@@ -28,6 +30,8 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
     error = optional(event, "error", dict, {})
     error_text = _error_text(error)
     dynamodb = clients.hub("dynamodb")
+    if error:
+        _settle_patch_command(target, env, clients, now)
 
     finals = []
     for item in records.query_prefix(dynamodb, env.table_name, run_id, records.instance_sk(account_id, region)):
@@ -68,6 +72,35 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
     )
     metrics.add_metric(name=f"Targets{outcome}", unit=MetricUnit.Count, value=1)
     return {"status": status, "outcome": outcome}
+
+
+def _settle_patch_command(target: Target, env: Env, clients: Clients, now: datetime) -> None:
+    """A target failed after its patch command was sent (a poll that kept failing, say): record what the
+    instances did and cancel what still runs, so nothing keeps patching unwatched and a re-run does not patch
+    instances that succeeded. Best effort: the failure is recorded whatever happens here."""
+    ledger = dynamodb_item(
+        clients.hub("dynamodb"),
+        env.table_name,
+        target.run_id,
+        records.command_sk(target.wave_index, target.account_id, target.region, PATCH),
+    )
+    command_id = (ledger or {}).get("commandId")
+    if not command_id:
+        return
+    try:
+        ssm = target.spoke(clients, "ssm")
+        invocations.cancel(ssm, command_id)  # a no-op for a command that has ended
+        invocations.record(ssm, clients.hub("dynamodb"), env, target, command_id, phase=PATCH, now=now)
+    except Exception as failure:
+        logger.warning(
+            "could not settle the patch command",
+            extra={**target.log_keys(), "commandId": command_id, "error": str(failure)},
+        )
+
+
+def dynamodb_item(dynamodb: Any, table: str, run_id: str, sort_key: str) -> dict[str, Any] | None:
+    item = dynamodb.get_item(TableName=table, Key=records.key(run_id, sort_key), ConsistentRead=True).get("Item")
+    return records.from_item(item) if item else None
 
 
 def _error_text(error: dict[str, Any]) -> str:

@@ -134,7 +134,7 @@ def test_snapshots_land_in_the_runbook_layout_with_truncation_recorded(hub: Rehe
 
     stored = hub.invoke("StoreSnapshots", {**TARGET, "command": command})
 
-    assert stored == {"stored": 2, "failed": 0}
+    assert stored == {"stored": 2, "failed": 0, "skipped": 0}
     base = f"runs/run-1/pre/account-{ACCOUNT}/region-{REGION}"
     assert hub.s3_keys(f"{base}/linux/{linux}/") == [
         f"{base}/linux/{linux}/{f}" for f in ("meta.json", "stderr.txt", "stdout.txt")
@@ -146,6 +146,21 @@ def test_snapshots_land_in_the_runbook_layout_with_truncation_recorded(hub: Rehe
     assert meta["executionStartDateTime"]
     assert meta["executionEndDateTime"]
     assert instance(hub, linux)["snapshot"]["s3Prefix"] == f"{base}/linux/{linux}/"
+
+
+def test_storing_snapshots_again_skips_what_is_already_stored(hub: Rehearsal) -> None:
+    hub.fleet.add(ACCOUNT, REGION, 3, snapshot=Behaviour(seconds=5, stdout="pkgs"))
+    hub.invoke("Discover", {**TARGET, "selector": SETTINGS["selector"]})
+    command = send(hub, "snapshot")
+    hub.clock.advance(10)
+    poll(hub, command)
+    assert hub.invoke("StoreSnapshots", {**TARGET, "command": command})["stored"] == 3
+    calls = hub.fleet.count("get_command_invocation")
+
+    again = hub.invoke("StoreSnapshots", {**TARGET, "command": command})  # a retry after a timeout
+
+    assert again == {"stored": 0, "failed": 0, "skipped": 3}
+    assert hub.fleet.count("get_command_invocation") == calls
 
 
 def test_a_target_that_errored_records_every_instance_with_the_reason(hub: Rehearsal) -> None:

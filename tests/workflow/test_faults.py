@@ -363,3 +363,24 @@ def test_a_report_that_cannot_be_written_means_the_run_does_not_report_success(
     assert meta is not None
     assert (meta["status"], meta["outcome"]) == ("FAILED", 500)
     assert "AccessForbidden" in meta["reason"]
+
+
+def test_a_target_whose_polling_keeps_failing_settles_its_command(hub: Rehearsal) -> None:
+    done = hub.fleet.add(A, REGION, 1, patch=Behaviour(seconds=60))[0]
+    running = hub.fleet.add(A, REGION, 1, patch=Behaviour(status=NEVER))[0]
+    # Every PollCommand attempt fails, whatever the retries.
+    hub.fleet.throttle("list_commands", times=1000, account_id=A)
+
+    run = document(wave("all", [A], failureBudget={"failedPercent": 100}), preCollect={"enabled": False})
+    result = hub.run(run, "poll-fails")
+
+    target = targets(hub, "poll-fails")[A]
+    assert target["status"] == "ERRORED"
+    assert "TransientAwsError" in target["error"]
+    assert hub.fleet.count("cancel_command") == 1  # nothing keeps patching unwatched
+    assert hub.fleet.count("list_command_invocations") == 1  # the results were recorded
+    finals = {i["instanceId"]: i["final"] for i in hub.items("poll-fails", "INSTANCE#")}
+    assert finals[done]["status"] == "Succeeded"  # so a re-run will not patch it again
+    assert finals[running]["status"] == "Failed"
+    assert json.loads(result["output"])["outcome"] == 206
+    assert_no_command_sent_twice(hub)
