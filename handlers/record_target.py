@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import ClientError
 
 from handlers.common import invocations, outcomes, records
 from handlers.common.aws import Clients
 from handlers.common.events import Target, optional
-from handlers.common.fleet import PATCH
+from handlers.common.fleet import COMMAND_TERMINAL, PATCH
 from handlers.common.runtime import Env, entry_point, logger, metrics
 
 CAUSE_LENGTH = 1000
@@ -89,13 +90,23 @@ def _settle_patch_command(target: Target, env: Env, clients: Clients, now: datet
         return
     try:
         ssm = target.spoke(clients, "ssm")
-        invocations.cancel(ssm, command_id)  # a no-op for a command that has ended
+        if not _has_ended(ssm, command_id):
+            invocations.cancel(ssm, command_id)
         invocations.record(ssm, clients.hub("dynamodb"), env, target, command_id, phase=PATCH, now=now)
     except Exception as failure:
         logger.warning(
             "could not settle the patch command",
             extra={**target.log_keys(), "commandId": command_id, "error": str(failure)},
         )
+
+
+def _has_ended(ssm: Any, command_id: str) -> bool:
+    """Whether the command has ended; if SSM will not say (the failure may be SSM itself), assume it has not."""
+    try:
+        listed = ssm.list_commands(CommandId=command_id)["Commands"]
+    except ClientError:
+        return False
+    return bool(listed) and listed[0]["Status"] in COMMAND_TERMINAL
 
 
 def dynamodb_item(dynamodb: Any, table: str, run_id: str, sort_key: str) -> dict[str, Any] | None:
