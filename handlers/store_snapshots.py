@@ -26,9 +26,6 @@ from handlers.common.events import Target, field
 from handlers.common.fleet import INVOCATION_SUCCESS, OUTPUT_LIMIT, SNAPSHOT, SNAPSHOT_PLUGIN
 from handlers.common.runtime import Env, entry_point, logger, metrics
 
-# Copies run side by side (boto3 clients are thread-safe): each is a few calls, mostly waiting on the network.
-COPY_WORKERS = 16
-
 
 def snapshot_prefix(run_id: str, account_id: str, region: str, platform: str, instance_id: str) -> str:
     """Where one instance's snapshot files live (the layout the runbook documents)."""
@@ -50,10 +47,11 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
     }
     pages = ssm.get_paginator("list_command_invocations").paginate(CommandId=command_id)
     pending = [i for page in pages for i in page["CommandInvocations"]]
-    # Resumable: a retry after a timeout skips the instances whose snapshot is already stored.
+    # Resumable: a retry after a timeout skips the instances whose snapshot is already stored. Copies run side
+    # by side (boto3 clients are thread-safe; each copy is a few calls, mostly waiting on the network).
     todo = [i for i in pending if not known.get(i["InstanceId"], {}).get(SNAPSHOT, {}).get("s3Prefix")]
     copy = _Copier(target, command_id, known, env, ssm, clients.hub("s3"), dynamodb, now)
-    with ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool:
+    with ThreadPoolExecutor(max_workers=env.snapshot_copy_workers) as pool:
         results = list(pool.map(copy, todo))
     stored, failed = results.count(True), results.count(False)
     logger.info(

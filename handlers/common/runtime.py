@@ -47,6 +47,7 @@ class Env:
     account_concurrency: int = 10
     region_concurrency: int = 5
     instance_output: bool = False
+    snapshot_copy_workers: int = 16
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Env:
@@ -64,6 +65,7 @@ class Env:
                 account_concurrency=int(environ.get("ACCOUNT_CONCURRENCY", "10")),
                 region_concurrency=int(environ.get("REGION_CONCURRENCY", "5")),
                 instance_output=environ.get("INSTANCE_OUTPUT", "false") == "true",
+                snapshot_copy_workers=int(environ.get("SNAPSHOT_COPY_WORKERS", "16")),
             )
         except KeyError as missing:
             raise RuntimeError(f"environment variable {missing.args[0]} is not set") from None

@@ -239,6 +239,8 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
             "ACCOUNT_CONCURRENCY": str(account_concurrency),
             "REGION_CONCURRENCY": "5",
             "INSTANCE_OUTPUT": "false",
+            # moto's in-memory backends are not safe for concurrent writes from one handler's threads.
+            "SNAPSHOT_COPY_WORKERS": "1",
         }.items():
             monkeypatch.setenv(name, value)
 

@@ -249,7 +249,8 @@ def test_a_command_that_never_finishes_is_cancelled_at_the_deadline(hub: Rehears
 def test_starting_a_finished_run_again_never_patches_again(hub: Rehearsal) -> None:
     hub.fleet.add(A, REGION, 1)
     run = document(wave("all", [A]))
-    assert hub.run(run, "once")["status"] == "SUCCEEDED"
+    first = hub.run(run, "once")
+    assert first["status"] == "SUCCEEDED", (first.get("cause"), hub.errors)
     sent = len(hub.fleet.sent())
 
     with pytest.raises(ClientError, match="ExecutionAlreadyExists"):

@@ -46,9 +46,11 @@ def test_every_call_made_in_rehearsals_is_allowed_by_the_generated_roles(hub: Re
         "patchTimeoutMinutes": 10,
         "waves": [wave],
     }
-    assert hub.run(document, "first")["status"] == "SUCCEEDED"
+    first = hub.run(document, "first")
+    assert first["status"] == "SUCCEEDED", (first.get("cause"), hub.errors)
     # The re-run fails (nothing was fixed), which also takes Finalize through the failed-run path.
-    assert hub.run({**document, "rerun": {"of": "first"}}, "second")["status"] == "FAILED"
+    second = hub.run({**document, "rerun": {"of": "first"}}, "second")
+    assert second["status"] == "FAILED", second.get("output")
     assert {name for name, *_ in hub.aws_calls} == {spec.name for spec in FUNCTIONS}
 
     hub_template = generated_template("hub.json")["Resources"]
