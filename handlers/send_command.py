@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from handlers.common import conventions, records
 from handlers.common.aws import Clients, is_transient
-from handlers.common.errors import CommandRejected, TransientAwsError
+from handlers.common.errors import CommandLedgerBusy, CommandRejected
 from handlers.common.events import Target, field, optional
 from handlers.common.fleet import (
     DELIVERY_TIMEOUT_SECONDS,
@@ -130,7 +130,7 @@ def _take_over(
     dynamodb: Any, table: str, ledger_key: dict[str, Any], entry: dict[str, Any], *, attempt: str, now: datetime
 ) -> None:
     if now < records.parse_iso(entry["leaseUntil"]):
-        raise TransientAwsError(f"another attempt holds the command ledger until {entry['leaseUntil']}; retry later")
+        raise CommandLedgerBusy(f"another attempt holds the command ledger until {entry['leaseUntil']}; retry later")
     try:
         dynamodb.update_item(
             TableName=table,
@@ -142,7 +142,7 @@ def _take_over(
             ),
         )
     except dynamodb.exceptions.ConditionalCheckFailedException:
-        raise TransientAwsError("another attempt took over the command ledger first; retry later") from None
+        raise CommandLedgerBusy("another attempt took over the command ledger first; retry later") from None
 
 
 def _find_sent(ssm: Any, token: str, *, since: datetime) -> str | None:

@@ -42,6 +42,16 @@ TRANSIENT_AWS_RETRY = Retry(
     jitter_strategy="FULL",
 )
 ON_ANY_ERROR = (CATCH_ALL,)
+# An earlier SendCommand attempt holds the ledger lease (90 s). Fixed, unjittered waits that together outlast it
+# (30 + 60 + 120 + 120 s), so the retry reliably comes after the lease instead of exhausting itself before.
+LEDGER_BUSY_RETRY = Retry(
+    (errors.CommandLedgerBusy.error_name(),),
+    interval_seconds=30,
+    max_attempts=4,
+    backoff_rate=2.0,
+    max_delay_seconds=120,
+    jitter_strategy="NONE",
+)
 
 
 @dataclass(frozen=True)
@@ -310,6 +320,7 @@ def _command_loop(phase: str, label: str, functions: WorkflowFunctions, to_failu
     send = _invoke(
         f"Send{label}",
         functions.send_command,
+        extra_retry=(LEDGER_BUSY_RETRY,),
         payload=_target_payload(**{"phase": phase, "settings.$": "$.settings", "wave.$": "$.wave"}),
         result_selector=_COMMAND_FIELDS,
         result_path="$.command",
@@ -353,5 +364,5 @@ def _target_payload(**extra: Any) -> dict[str, Any]:
     }
 
 
-def _invoke(name: str, function: FunctionTarget, **options: Any) -> Task:
-    return lambda_invoke(name, function, retry=(TRANSIENT_AWS_RETRY,), **options)
+def _invoke(name: str, function: FunctionTarget, *, extra_retry: tuple[Retry, ...] = (), **options: Any) -> Task:
+    return lambda_invoke(name, function, retry=(*extra_retry, TRANSIENT_AWS_RETRY), **options)

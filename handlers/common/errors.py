@@ -22,6 +22,10 @@ class TransientAwsError(OrchestratorError):
     """Throttling or a 5xx from an AWS API that outlasted the SDK's own retries."""
 
 
+class CommandLedgerBusy(OrchestratorError):
+    """Another attempt holds the command ledger entry (its lease has not run out): try again after the lease."""
+
+
 # Caught and recorded; never retried.
 
 
@@ -61,10 +65,11 @@ class ApprovalNotConfigured(OrchestratorError):
     """A wave requires approval but this hub has no approval channel; the run halts before patching it."""
 
 
-RETRYABLE = (TransientAwsError,)
+RETRYABLE = (TransientAwsError, CommandLedgerBusy)
 HALTING = (FailureBudgetExceeded, TargetsUnrecorded, ApprovalNotConfigured)
 ALL_ERRORS = (
     TransientAwsError,
+    CommandLedgerBusy,
     InvalidRunDocument,
     InvalidEvent,
     RunAlreadyExists,

@@ -9,6 +9,7 @@ import pytest
 
 from generator.asl.tasks import DYNAMODB_TRANSIENT_ERRORS, LAMBDA_CRASH_ERRORS, LAMBDA_TRANSIENT_ERRORS
 from handlers.common import errors
+from handlers.send_command import LEASE
 from tests.support.cfn import generated_template
 
 HANDLER_ERRORS = {error.error_name() for error in errors.ALL_ERRORS}
@@ -59,8 +60,20 @@ def test_every_lambda_task_retries_transient_errors_with_full_jitter_and_catches
     for name, task in tasks.items():
         retried = {error for rule in task["Retry"] for error in rule["ErrorEquals"]}
         assert {*LAMBDA_TRANSIENT_ERRORS, *LAMBDA_CRASH_ERRORS, "TransientAwsError"} <= retried, name
-        assert all(rule["JitterStrategy"] == "FULL" and rule["MaxDelaySeconds"] > 0 for rule in task["Retry"]), name
+        transient = [rule for rule in task["Retry"] if rule["ErrorEquals"] != ["CommandLedgerBusy"]]
+        assert all(rule["JitterStrategy"] == "FULL" and rule["MaxDelaySeconds"] > 0 for rule in transient), name
         assert task["Catch"], name
+
+
+def test_a_busy_command_ledger_is_retried_for_longer_than_its_lease(definition: dict[str, Any]) -> None:
+    for name in ("SendSnapshot", "SendPatch"):
+        (rule,) = [r for r in dict(states(definition))[name]["Retry"] if r["ErrorEquals"] == ["CommandLedgerBusy"]]
+        waits = [
+            min(rule["IntervalSeconds"] * rule["BackoffRate"] ** n, rule["MaxDelaySeconds"])
+            for n in range(rule["MaxAttempts"])
+        ]
+        assert rule["JitterStrategy"] == "NONE"
+        assert sum(waits) > LEASE.total_seconds(), name
 
 
 def test_every_task_outlasts_its_function_timeout(template: dict[str, Any], definition: dict[str, Any]) -> None:

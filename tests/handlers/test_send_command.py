@@ -9,7 +9,13 @@ import pytest
 
 from handlers import send_command
 from handlers.common import conventions, records
-from handlers.common.errors import CommandRejected, InvalidEvent, RunAlreadyExists, TransientAwsError
+from handlers.common.errors import (
+    CommandLedgerBusy,
+    CommandRejected,
+    InvalidEvent,
+    RunAlreadyExists,
+    TransientAwsError,
+)
 from tests.handlers.test_run_document import VALID
 from tests.support.rehearsal import HUB_REGION, Rehearsal
 
@@ -69,7 +75,7 @@ def test_a_crash_between_sending_and_recording_does_not_send_twice(
     entry = ledger(hub)
     assert entry is not None
     assert "commandId" not in entry  # the ledger never learned the command id
-    with pytest.raises(TransientAwsError, match="another attempt holds the command ledger"):
+    with pytest.raises(CommandLedgerBusy, match="another attempt holds the command ledger"):
         hub.invoke("SendCommand", event())  # too soon: the dead attempt's lease still runs
     hub.clock.advance(91)
 
