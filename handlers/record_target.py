@@ -79,11 +79,10 @@ def _settle_patch_command(target: Target, env: Env, clients: Clients, now: datet
     """A target failed after its patch command was sent (a poll that kept failing, say): record what the
     instances did and cancel what still runs, so nothing keeps patching unwatched and a re-run does not patch
     instances that succeeded. Best effort: the failure is recorded whatever happens here."""
-    ledger = dynamodb_item(
+    ledger = records.get_item(
         clients.hub("dynamodb"),
         env.table_name,
-        target.run_id,
-        records.command_sk(target.wave_index, target.account_id, target.region, PATCH),
+        records.key(target.run_id, records.command_sk(target.wave_index, target.account_id, target.region, PATCH)),
     )
     command_id = (ledger or {}).get("commandId")
     if not command_id:
@@ -107,11 +106,6 @@ def _has_ended(ssm: Any, command_id: str) -> bool:
     except ClientError:
         return False
     return bool(listed) and listed[0]["Status"] in COMMAND_TERMINAL
-
-
-def dynamodb_item(dynamodb: Any, table: str, run_id: str, sort_key: str) -> dict[str, Any] | None:
-    item = dynamodb.get_item(TableName=table, Key=records.key(run_id, sort_key), ConsistentRead=True).get("Item")
-    return records.from_item(item) if item else None
 
 
 def _error_text(error: dict[str, Any]) -> str:

@@ -56,7 +56,7 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
     ssm = target.spoke(clients, "ssm")
 
     attempt = uuid.uuid4().hex
-    entry = _ledger(dynamodb, env.table_name, ledger_key) or _reserve(
+    entry = records.get_item(dynamodb, env.table_name, ledger_key) or _reserve(
         dynamodb, env, ledger_key, now=now, token=token, wave_index=target.wave_index, attempt=attempt
     )
     command_id = entry.get("commandId")
@@ -95,11 +95,6 @@ def _token(*parts: object) -> str:
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:16]
 
 
-def _ledger(dynamodb: Any, table: str, ledger_key: dict[str, Any]) -> dict[str, Any] | None:
-    item = dynamodb.get_item(TableName=table, Key=ledger_key, ConsistentRead=True).get("Item")
-    return records.from_item(item) if item else None
-
-
 def _reserve(
     dynamodb: Any, env: Env, ledger_key: dict[str, Any], *, now: datetime, token: str, wave_index: int, attempt: str
 ) -> dict[str, Any]:
@@ -120,7 +115,7 @@ def _reserve(
         )
     except dynamodb.exceptions.ConditionalCheckFailedException:
         # Another attempt reserved it first: follow that attempt's entry.
-        existing = _ledger(dynamodb, env.table_name, ledger_key)
+        existing = records.get_item(dynamodb, env.table_name, ledger_key)
         assert existing is not None
         return existing
     return entry

@@ -75,6 +75,12 @@ def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def get_item(dynamodb: Any, table: str, item_key: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The item at ``item_key`` (from ``key``), consistently read, as plain Python values; or None."""
+    item = dynamodb.get_item(TableName=table, Key=dict(item_key), ConsistentRead=True).get("Item")
+    return from_item(item) if item else None
+
+
 def query_prefix(dynamodb: Any, table: str, run_id: str, prefix: str) -> Iterator[dict[str, Any]]:
     """Every item of a run whose sort key starts with ``prefix`` (all items for ""), all pages, consistent reads."""
     values = {":pk": {"S": run_pk(run_id)}}

@@ -22,10 +22,10 @@ def select(
     dynamodb: Any, table: str, previous: str, waves: Sequence[Mapping[str, Any]]
 ) -> dict[tuple[str, str], list[str]]:
     """Instances of ``previous`` that did not succeed, per (account, region) the new run targets."""
-    meta = dynamodb.get_item(TableName=table, Key=records.key(previous, records.META), ConsistentRead=True).get("Item")
+    meta = records.get_item(dynamodb, table, records.key(previous, records.META))
     if meta is None:
         raise InvalidRunDocument(f"rerun.of: no run {previous!r} has been recorded")
-    if records.from_item(meta).get("status") == "RUNNING":
+    if meta.get("status") == "RUNNING":
         raise InvalidRunDocument(f"rerun.of: run {previous!r} has not finished")
     targeted = {
         (account, region)
@@ -76,10 +76,8 @@ def record(
 
 def instances(dynamodb: Any, table: str, run_id: str, account_id: str, region: str) -> list[str]:
     """The instances a re-run patches in ``account_id``/``region`` (none if nothing failed there)."""
-    item = dynamodb.get_item(
-        TableName=table, Key=records.key(run_id, records.rerun_sk(account_id, region)), ConsistentRead=True
-    ).get("Item")
-    return list(records.from_item(item)["instanceIds"]) if item else []
+    item = records.get_item(dynamodb, table, records.key(run_id, records.rerun_sk(account_id, region)))
+    return list(item["instanceIds"]) if item else []
 
 
 def rerun_document(document: Mapping[str, Any], previous: str) -> dict[str, Any]:

@@ -60,18 +60,23 @@ def test_a_retry_reuses_the_ledgered_command(hub: Rehearsal) -> None:
     assert first["nextWaitSeconds"] == 600
 
 
+def crash_once_in(hub: Rehearsal, monkeypatch: pytest.MonkeyPatch, step: str) -> None:
+    """Invoke SendCommand once with ``step`` dying the way a timed-out Lambda does."""
+
+    def crash(*_args: Any, **_kwargs: Any) -> None:
+        raise TimeoutError(f"Lambda timed out in {step}")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(send_command, step, crash)
+        with pytest.raises(TimeoutError):
+            hub.invoke("SendCommand", event())
+
+
 def test_a_crash_between_sending_and_recording_does_not_send_twice(
     hub: Rehearsal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hub.fleet.add(ACCOUNT, "eu-west-1", 2)
-
-    def crash(*_args: Any, **_kwargs: Any) -> None:
-        raise TimeoutError("Lambda timed out after SendCommand returned")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(send_command, "_complete", crash)
-        with pytest.raises(TimeoutError):
-            hub.invoke("SendCommand", event())
+    crash_once_in(hub, monkeypatch, "_complete")
     entry = ledger(hub)
     assert entry is not None
     assert "commandId" not in entry  # the ledger never learned the command id
@@ -89,14 +94,7 @@ def test_a_crash_between_sending_and_recording_does_not_send_twice(
 
 def test_a_crash_before_sending_sends_on_retry(hub: Rehearsal, monkeypatch: pytest.MonkeyPatch) -> None:
     hub.fleet.add(ACCOUNT, "eu-west-1", 1)
-
-    def crash(*_args: Any, **_kwargs: Any) -> str:
-        raise TimeoutError("Lambda timed out before SendCommand")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(send_command, "_send", crash)
-        with pytest.raises(TimeoutError):
-            hub.invoke("SendCommand", event())
+    crash_once_in(hub, monkeypatch, "_send")
     hub.clock.advance(91)
 
     retried = hub.invoke("SendCommand", event())
