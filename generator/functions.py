@@ -2,7 +2,8 @@
 
 Each function is declared once in ``FUNCTIONS`` with what it may do beyond writing its own logs; the role is
 built from exactly that. Functions that work in spokes get roles named by the fleet convention, which is
-what spoke trust policies admit.
+what spoke trust policies admit; the approval functions get roles named by the approval convention, which is
+what the approval signing key's policy admits.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 
 from generator import naming
+from generator.approval_signing import DECISION, PAGE, REQUEST, ApprovalSigningRefs
 from generator.asl.tasks import FunctionTarget
 from generator.asl.workflow import WorkflowFunctions
 from generator.encryption import EncryptionRefs
@@ -33,8 +35,8 @@ ARCHITECTURE = "arm64"
 # The state machine's task timeout outlasts the function's own, so a slow invoke fails as a Lambda timeout.
 TASK_TIMEOUT_MARGIN_SECONDS = 30
 
-Concurrency = Literal["fleet", "record", "control"]
-Setting = Literal["bucket", "topic", "concurrency", "instance_output"]
+Concurrency = Literal["fleet", "record", "control", "approval"]
+Setting = Literal["bucket", "topic", "concurrency", "instance_output", "approval_request", "approval_key"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class HubResources:
     messaging: MessagingRefs
     spoke_access: SpokeAccessRefs
     encryption: EncryptionRefs
+    approval_signing: ApprovalSigningRefs
+    approval_api_url: Sub
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class FunctionSpec:
     # Set for functions that work in spokes: the role gets the fleet name spoke roles trust, the right to assume
     # them and to read the ExternalId, and the function the secret's ARN.
     fleet_role: str | None = None
+    # Set for the approval functions: the role gets the name the approval signing key's policy admits.
+    approval_role: str | None = None
 
     @property
     def kebab(self) -> str:
@@ -100,12 +106,39 @@ def _write_artifacts(pattern: str) -> Callable[[HubResources], tuple[Grant, ...]
 def _notify(hub: HubResources) -> tuple[Grant, ...]:
     return (
         Grant("PublishRunNotifications", (Action("sns", "Publish"),), (hub.messaging.topic_arn,)),
+        _sns_key(hub),
+    )
+
+
+def _ask_approvers(hub: HubResources) -> tuple[Grant, ...]:
+    return (
+        Grant("PublishApprovalRequests", (Action("sns", "Publish"),), (hub.messaging.approval_topic_arn,)),
+        _sns_key(hub),
+        hub.approval_signing.sign_grant(),
+    )
+
+
+def _verify_links(hub: HubResources) -> tuple[Grant, ...]:
+    return (hub.approval_signing.verify_grant(),)
+
+
+def _answer_workflow(hub: HubResources) -> tuple[Grant, ...]:
+    # SendTaskSuccess/Failure have no resource-level permissions; the task token itself names the task.
+    return (
         Grant(
-            "EncryptNotifications",
-            (Action("kms", "Decrypt"), Action("kms", "GenerateDataKey")),
-            (hub.encryption.key_arn,),
-            Condition(StringEquals("kms:ViaService", Sub("sns.${AWS::Region}.amazonaws.com"))),
+            "AnswerWaitingWorkflow",
+            (Action("states", "SendTaskFailure"), Action("states", "SendTaskSuccess")),
+            ("*",),
         ),
+    )
+
+
+def _sns_key(hub: HubResources) -> Grant:
+    return Grant(
+        "EncryptNotifications",
+        (Action("kms", "Decrypt"), Action("kms", "GenerateDataKey")),
+        (hub.encryption.key_arn,),
+        Condition(StringEquals("kms:ViaService", Sub("sns.${AWS::Region}.amazonaws.com"))),
     )
 
 
@@ -152,6 +185,23 @@ FUNCTIONS = (
         grants=_with(_table("Query", "UpdateItem"), _write_artifacts("runs/*/report/*"), _notify),
         settings=("bucket", "topic"),
     ),
+    FunctionSpec(
+        "RequestApproval", "request_approval", "Keeps a wave's task token and emails signed approval links.",
+        timeout=60, memory=256, concurrency="approval",
+        grants=_with(_table("PutItem", "Query", "UpdateItem"), _ask_approvers), settings=("approval_request",),
+        approval_role=REQUEST,
+    ),
+    FunctionSpec(
+        "ApprovalPage", "approval_page", "Shows what an approval link will decide (GET; changes nothing).",
+        timeout=10, memory=256, concurrency="approval",
+        grants=_with(_table("GetItem"), _verify_links), settings=("approval_key",), approval_role=PAGE,
+    ),
+    FunctionSpec(
+        "ApprovalDecision", "approval_decision", "Records an approval decision once and tells the workflow (POST).",
+        timeout=15, memory=256, concurrency="approval",
+        grants=_with(_table("GetItem", "UpdateItem"), _verify_links, _answer_workflow), settings=("approval_key",),
+        approval_role=DECISION,
+    ),
 )  # fmt: skip
 
 
@@ -176,6 +226,7 @@ class FunctionRefs:
             record_target=self.target("RecordTarget"),
             evaluate_wave=self.target("EvaluateWave"),
             finalize=self.target("Finalize"),
+            request_approval=self.target("RequestApproval"),
         )
 
 
@@ -231,7 +282,11 @@ def _role(spec: FunctionSpec, hub: HubResources, log_group: LogGroup) -> Role:
         # X-Ray has no resource-level permissions.
         Grant("WriteTraces", (Action("xray", "PutTelemetryRecords"), Action("xray", "PutTraceSegments")), ("*",)),
     )  # fmt: skip
-    extra = {"RoleName": naming.hub_fleet_role_name(spec.fleet_role)} if spec.fleet_role else {}
+    extra = {}
+    if spec.fleet_role:
+        extra["RoleName"] = naming.hub_fleet_role_name(spec.fleet_role)
+    if spec.approval_role:
+        extra["RoleName"] = naming.hub_approval_role_name(spec.approval_role)
     fleet = hub.spoke_access.fleet_grants() if spec.fleet_role else ()
     return Role(
         f"{spec.name}FunctionRole",
@@ -247,6 +302,7 @@ def _concurrency(parameters: HubParameters, kind: Concurrency) -> Parameter:
         "fleet": parameters.fleet_concurrency,
         "record": parameters.record_concurrency,
         "control": parameters.control_concurrency,
+        "approval": parameters.approval_concurrency,
     }[kind]
 
 
@@ -265,6 +321,12 @@ def _environment(spec: FunctionSpec, parameters: HubParameters, hub: HubResource
             "REGION_CONCURRENCY": Ref(parameters.region_concurrency),
         },
         "instance_output": {"INSTANCE_OUTPUT": If(SHARES_INSTANCE_OUTPUT, "true", "false")},
+        "approval_request": {
+            "APPROVAL_TOPIC_ARN": hub.messaging.approval_topic_arn,
+            "APPROVAL_KEY_ARN": hub.approval_signing.key_arn,
+            "APPROVAL_API_URL": hub.approval_api_url,
+        },
+        "approval_key": {"APPROVAL_KEY_ARN": hub.approval_signing.key_arn},
     }
     if spec.fleet_role:
         variables["EXTERNAL_ID_SECRET_ARN"] = Ref(hub.spoke_access.external_id)

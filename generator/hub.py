@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from troposphere import Template
 
+from generator.approval_api import add_approval_api, add_approval_endpoint
+from generator.approval_signing import add_approval_signing
 from generator.asl.graph import StateMachineDefinition
 from generator.asl.workflow import patch_run_workflow
 from generator.encryption import add_encryption
@@ -19,7 +21,7 @@ from generator.storage import add_storage
 
 DESCRIPTION = (
     "EC2 Patching Orchestrator hub: the patch-run state machine, its functions, run table, artifact bucket, "
-    "notifications and key, in the operations account."
+    "notifications, keys and approval API, in the operations account."
 )
 
 
@@ -40,10 +42,24 @@ def build_hub() -> Hub:
     storage = add_storage(template, parameters, encryption)
     messaging = add_messaging(template, parameters, encryption)
     spoke_access = add_spoke_access(template, encryption)
-    functions = add_functions(template, parameters, HubResources(storage, messaging, spoke_access, encryption))
+    approval_signing = add_approval_signing(template)
+    approval_endpoint = add_approval_endpoint(template)
+    functions = add_functions(
+        template,
+        parameters,
+        HubResources(storage, messaging, spoke_access, encryption, approval_signing, approval_endpoint.url),
+    )
+    approval_api = add_approval_api(
+        template,
+        parameters,
+        encryption,
+        approval_endpoint,
+        page=functions.functions["ApprovalPage"],
+        decision=functions.functions["ApprovalDecision"],
+    )
     workflow = patch_run_workflow(
         functions.workflow(), run_table=storage.run_table_target(), state_machine_name=state_machine_name()
     )
     state_machine = add_state_machine(template, parameters, encryption, workflow)
-    add_hub_outputs(template, storage, messaging, spoke_access, state_machine)
+    add_hub_outputs(template, storage, messaging, spoke_access, state_machine, approval_api)
     return Hub(template, workflow)

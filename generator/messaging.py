@@ -1,4 +1,8 @@
-"""Run notifications: an SNS topic encrypted with the hub key, publish over TLS only, optional email."""
+"""Notifications: run outcomes and approval requests, each an SNS topic under the hub key, TLS-only publish.
+
+Approval requests go to their own topic: one message per approver, with message attribute ``approver``, so each
+approver's email subscription (filter policy ``{"approver": ["<address>"]}``) receives only their own links.
+"""
 
 from __future__ import annotations
 
@@ -17,26 +21,46 @@ from generator.parameters import HAS_NOTIFICATION_EMAIL, HubParameters
 @dataclass(frozen=True)
 class MessagingRefs:
     notifications: Topic
+    approvals: Topic
 
     @property
     def topic_arn(self) -> Ref:
         return Ref(self.notifications)
 
+    @property
+    def approval_topic_arn(self) -> Ref:
+        return Ref(self.approvals)
+
 
 def add_messaging(template: Template, parameters: HubParameters, encryption: EncryptionRefs) -> MessagingRefs:
-    """The notification topic (run outcomes), its policy and the optional email subscription."""
+    """Both topics, their policies, and the optional run-notification email subscription."""
+    notifications = _topic(template, "RunNotificationsTopic", "-runs", "Patch runs", encryption)
+    approvals = _topic(template, "ApprovalRequestsTopic", "-approvals", "Patch approvals", encryption)
+    template.add_resource(
+        SubscriptionResource(
+            "RunNotificationsEmail",
+            Condition=HAS_NOTIFICATION_EMAIL,
+            TopicArn=Ref(notifications),
+            Protocol="email",
+            Endpoint=Ref(parameters.notification_email),
+        )
+    )
+    return MessagingRefs(notifications, approvals)
+
+
+def _topic(template: Template, name: str, suffix: str, display_name: str, encryption: EncryptionRefs) -> Topic:
     topic = template.add_resource(
         Topic(
-            "RunNotificationsTopic",
-            TopicName=naming.prefixed("-runs"),
-            DisplayName="Patch runs",
+            name,
+            TopicName=naming.prefixed(suffix),
+            DisplayName=display_name,
             # A customer-managed key: CloudWatch alarms cannot publish to topics under alias/aws/sns.
             KmsMasterKeyId=GetAtt(encryption.key, "Arn"),
         )
     )
     template.add_resource(
         TopicPolicy(
-            "RunNotificationsTopicPolicy",
+            f"{name}Policy",
             Topics=[Ref(topic)],
             PolicyDocument=policy_document(
                 [
@@ -52,13 +76,4 @@ def add_messaging(template: Template, parameters: HubParameters, encryption: Enc
             ),
         )
     )
-    template.add_resource(
-        SubscriptionResource(
-            "RunNotificationsEmail",
-            Condition=HAS_NOTIFICATION_EMAIL,
-            TopicArn=Ref(topic),
-            Protocol="email",
-            Endpoint=Ref(parameters.notification_email),
-        )
-    )
-    return MessagingRefs(topic)
+    return topic

@@ -39,6 +39,17 @@ def hub_fleet_role_name(purpose: str) -> Sub:
     return Sub(conventions.HUB_FLEET_ROLE_NAME.format(prefix=_PREFIX, purpose=purpose, region="${AWS::Region}"))
 
 
+def hub_approval_role_name(purpose: str) -> Sub:
+    """The name of an approval function's role in this region."""
+    return Sub(conventions.HUB_APPROVAL_ROLE_NAME.format(prefix=_PREFIX, purpose=purpose, region="${AWS::Region}"))
+
+
+def hub_approval_role_arn(purpose: str) -> Sub:
+    """Its ARN, built from the name so a key policy can name the role without depending on it."""
+    name = conventions.HUB_APPROVAL_ROLE_NAME.format(prefix=_PREFIX, purpose=purpose, region="${AWS::Region}")
+    return Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{name}")
+
+
 def hub_fleet_role_arn_pattern(hub_account: Ref) -> Sub:
     """``arn:<partition>:iam::<hub>:role/<prefix>-fleet-*-*``: the principals a spoke role trusts."""
     name = conventions.HUB_FLEET_ROLE_NAME.format(prefix=_PREFIX, purpose="*", region="*")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from troposphere import GetAtt, Output, Ref, Template
 
+from generator.approval_api import ApprovalApiRefs
 from generator.messaging import MessagingRefs
 from generator.spoke_access import SpokeAccessRefs
 from generator.state_machine import StateMachineRefs
@@ -16,6 +17,7 @@ def add_hub_outputs(
     messaging: MessagingRefs,
     spoke_access: SpokeAccessRefs,
     state_machine: StateMachineRefs,
+    approval_api: ApprovalApiRefs,
 ) -> None:
     template.add_output(
         [
@@ -39,5 +41,14 @@ def add_hub_outputs(
                 Value=Ref(spoke_access.external_id),
             ),
             Output("RunNotificationsTopicArn", Description="Run outcomes.", Value=messaging.topic_arn),
+            Output(
+                "ApprovalRequestsTopicArn",
+                Description=(
+                    'Subscribe each approver by email with the filter policy {"approver": ["<address>"]} '
+                    "(docs/runbook.md, Approvals)."
+                ),
+                Value=messaging.approval_topic_arn,
+            ),
+            Output("ApprovalApiUrl", Description="Base URL of the approval links.", Value=approval_api.endpoint.url),
         ]
     )

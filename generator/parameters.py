@@ -15,6 +15,8 @@ LOG_RETENTION_DAYS = (
 )  # fmt: skip
 HAS_NOTIFICATION_EMAIL = "HasNotificationEmail"
 SHARES_INSTANCE_OUTPUT = "SharesInstanceOutput"
+HAS_APPROVAL_WEB_ACL = "HasApprovalWebAcl"
+MANAGES_API_GATEWAY_LOGGING = "ManagesApiGatewayLogging"
 
 
 @dataclass(frozen=True)
@@ -29,10 +31,13 @@ class HubParameters:
     fleet_concurrency: Parameter
     record_concurrency: Parameter
     control_concurrency: Parameter
+    approval_concurrency: Parameter
     account_concurrency: Parameter
     region_concurrency: Parameter
     notification_email: Parameter
     organization_id: Parameter
+    approval_web_acl: Parameter
+    api_gateway_logging_role: Parameter
 
 
 def _number(name: str, default: int, low: int, high: int, description: str) -> Parameter:
@@ -112,6 +117,16 @@ def add_hub_parameters(template: Template) -> HubParameters:
                 "Reserved concurrency of ValidateRun, EvaluateWave and Finalize.",
             )
         ),
+        approval_concurrency=add(
+            _number(
+                "ApprovalFunctionConcurrency",
+                5,
+                1,
+                100,
+                "Reserved concurrency of each approval function (RequestApproval, ApprovalPage, ApprovalDecision); "
+                "also caps what a flood of requests to the approval API can use.",
+            )
+        ),
         account_concurrency=add(
             _number(
                 "DefaultAccountConcurrency",
@@ -151,9 +166,32 @@ def add_hub_parameters(template: Template) -> HubParameters:
                 ),
             )
         ),
+        approval_web_acl=add(
+            Parameter(
+                "ApprovalApiWebAclArn",
+                Type="String",
+                Default="",
+                AllowedPattern=r"^$|^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/[A-Za-z0-9_-]+/[a-f0-9-]+$",
+                Description="Optional regional WAF web ACL to associate with the approval API stage.",
+            )
+        ),
+        api_gateway_logging_role=add(
+            Parameter(
+                "ApiGatewayLoggingRole",
+                Type="String",
+                Default="create",
+                AllowedValues=["create", "existing"],
+                Description=(
+                    "API Gateway needs an account-wide CloudWatch Logs role before a stage may write access logs. "
+                    "create: this stack sets it (the setting is account-wide); existing: the account already has one."
+                ),
+            )
+        ),
     )
     template.add_condition(HAS_NOTIFICATION_EMAIL, Not(Equals(parameters.notification_email.ref(), "")))
     template.add_condition(SHARES_INSTANCE_OUTPUT, Not(Equals(parameters.organization_id.ref(), "")))
+    template.add_condition(HAS_APPROVAL_WEB_ACL, Not(Equals(parameters.approval_web_acl.ref(), "")))
+    template.add_condition(MANAGES_API_GATEWAY_LOGGING, Equals(parameters.api_gateway_logging_role.ref(), "create"))
     template.set_metadata({"AWS::CloudFormation::Interface": _interface()})
     return parameters
 
@@ -167,9 +205,11 @@ def _interface() -> dict[str, Any]:
             "FleetFunctionConcurrency",
             "RecordFunctionConcurrency",
             "ControlFunctionConcurrency",
+            "ApprovalFunctionConcurrency",
         ],
         "Records and logs": ["RecordRetentionDays", "LogRetentionInDays", "StateMachineLogLevel"],
         "Notifications and output": ["NotificationEmail", "InstanceOutputOrganizationId"],
+        "Approval API": ["ApprovalApiWebAclArn", "ApiGatewayLoggingRole"],
     }
     labels = {
         "NamePrefix": "Name prefix (same in every spoke)",
@@ -181,6 +221,9 @@ def _interface() -> dict[str, Any]:
         "FleetFunctionConcurrency": "Reserved concurrency: fleet functions",
         "RecordFunctionConcurrency": "Reserved concurrency: RecordTarget",
         "ControlFunctionConcurrency": "Reserved concurrency: control functions",
+        "ApprovalFunctionConcurrency": "Reserved concurrency: approval functions",
+        "ApprovalApiWebAclArn": "WAF web ACL for the approval API (optional)",
+        "ApiGatewayLoggingRole": "API Gateway CloudWatch Logs role",
         "RecordRetentionDays": "Run record retention (days)",
         "LogRetentionInDays": "Log retention (days)",
         "StateMachineLogLevel": "State machine log level",

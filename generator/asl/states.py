@@ -148,9 +148,15 @@ class Task(_Resilient):
     resource: JsonValue
     parameters: Mapping[str, JsonValue] | None = field(default=None, kw_only=True)
     timeout_seconds: int | None = field(default=None, kw_only=True)
+    # The timeout read from the state input (e.g. a wave's approval timeout); exclusive with timeout_seconds.
+    timeout_seconds_path: str | None = field(default=None, kw_only=True)
     heartbeat_seconds: int | None = field(default=None, kw_only=True)
 
     type_name = "Task"
+
+    def __post_init__(self) -> None:
+        if self.timeout_seconds is not None and self.timeout_seconds_path is not None:
+            raise ValueError(f"{self.name}: TimeoutSeconds and TimeoutSecondsPath are exclusive")
 
     def _fields(self) -> dict[str, JsonValue]:
         rendered: dict[str, JsonValue] = {"Resource": self.resource}
@@ -158,6 +164,8 @@ class Task(_Resilient):
             rendered["Parameters"] = dict(self.parameters)
         if self.timeout_seconds is not None:
             rendered["TimeoutSeconds"] = self.timeout_seconds
+        if self.timeout_seconds_path is not None:
+            rendered["TimeoutSecondsPath"] = self.timeout_seconds_path
         if self.heartbeat_seconds is not None:
             rendered["HeartbeatSeconds"] = self.heartbeat_seconds
         return rendered | self._resilience() | self._transition()

@@ -137,13 +137,20 @@ def lambda_invoke_wait_for_token(
     name: str,
     function: FunctionTarget,
     *,
-    timeout_seconds: int,
     payload: Mapping[str, JsonValue],
+    timeout_seconds: int | None = None,
+    timeout_seconds_path: str | None = None,
     result_path: str | None = "$",
+    retry: tuple[Retry, ...] = (),
     catch: tuple[Catch, ...] = (),
     comment: str | None = None,
 ) -> Task:
-    """Invoke ``function`` with the task token and wait (at most ``timeout_seconds``) for the callback."""
+    """Invoke ``function`` with the task token (``taskToken``) and wait for the callback, for at most
+    ``timeout_seconds`` or the number of seconds at ``timeout_seconds_path``: a callback task must time out.
+
+    Retries re-invoke with the same token, so the function must be idempotent per token."""
+    if (timeout_seconds is None) == (timeout_seconds_path is None):
+        raise ValueError(f"{name}: a callback task needs exactly one of timeout_seconds, timeout_seconds_path")
     return Task(
         name,
         integration("lambda:invoke.waitForTaskToken"),
@@ -153,7 +160,8 @@ def lambda_invoke_wait_for_token(
         },
         result_path=result_path,
         timeout_seconds=timeout_seconds,
-        retry=(transient_retry(LAMBDA_TRANSIENT_ERRORS),),
+        timeout_seconds_path=timeout_seconds_path,
+        retry=(*retry, transient_retry(LAMBDA_TRANSIENT_ERRORS), crash_retry()),
         catch=catch,
         comment=comment,
         grants=(function.grant(),),

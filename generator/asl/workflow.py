@@ -1,10 +1,14 @@
 """The patch-run workflow of the hub state machine (see ``output/hub-workflow.md`` for the picture).
 
-ValidateRun -> Waves (one at a time) -> [approval hook] -> TargetGroups -> Accounts (Distributed Map: each
+ValidateRun -> Waves (one at a time) -> [approval] -> TargetGroups -> Accounts (Distributed Map: each
 account is a child execution, so the run's own history stays small at any fleet size) -> Regions -> one target:
 Discover -> [pre-collect snapshots] -> SendPatch -> Wait/Poll loop -> RecordTarget. Any error inside a target is
 caught and recorded as that target's failure; siblings carry on. EvaluateWave halts the run when a wave breaks
 its failure budget; Finalize always runs and decides the outcome (200 / 206 / 500).
+
+A wave that requires approval waits for it first (RequestApproval, a callback task bounded by the wave's own
+timeout). Approved: recorded, the wave proceeds. Rejected or timed out: recorded, and the wave halts the run
+before any of its targets is touched.
 
 State payloads carry ids and counts only; instance details live in the run table and the artifact bucket.
 """
@@ -25,6 +29,7 @@ from generator.asl.tasks import (
     distributed_map_grants,
     dynamodb_update_item,
     lambda_invoke,
+    lambda_invoke_wait_for_token,
 )
 from handlers.common import errors
 from handlers.common.fleet import PATCH, SNAPSHOT
@@ -66,6 +71,7 @@ class WorkflowFunctions:
     record_target: FunctionTarget
     evaluate_wave: FunctionTarget
     finalize: FunctionTarget
+    request_approval: FunctionTarget
 
 
 def patch_run_workflow(
@@ -84,7 +90,7 @@ def patch_run_workflow(
     )
     waves = Map(
         "Waves",
-        _wave(functions, state_machine_name),
+        _wave(functions, state_machine_name, run_table),
         items_path="$.run.waves",
         item_selector={"runId.$": "$.run.runId", "settings.$": "$.run.settings", "wave.$": "$$.Map.Item.Value"},
         max_concurrency=1,
@@ -150,7 +156,7 @@ def patch_run_workflow(
     )
 
 
-def _wave(functions: WorkflowFunctions, state_machine_name: Sub) -> Graph:
+def _wave(functions: WorkflowFunctions, state_machine_name: Sub, run_table: TableTarget) -> Graph:
     """One wave: the approval hook, every target group, then the failure-budget check."""
     target_groups = Map(
         "TargetGroups",
@@ -179,26 +185,141 @@ def _wave(functions: WorkflowFunctions, state_machine_name: Sub) -> Graph:
         comment="Records the wave; raises FailureBudgetExceeded or TargetsUnrecorded to halt the run.",
         catch=(Catch(ON_ANY_ERROR, "WaveHalted"),),
     )
-    # Approval hook: the wave's approval step goes here. Until an approval channel is deployed, a wave that
-    # requires approval halts the run rather than patching without one.
     approval = branch(
         "ApprovalRequired",
-        [
-            (
-                Condition.compare("$.wave.approval.required", "BooleanEquals", True),
-                Fail(
-                    "ApprovalUnavailable",
-                    error=errors.ApprovalNotConfigured.error_name(),
-                    cause="This wave requires approval and the hub has no approval channel.",
-                ),
-            )
-        ],
+        [(Condition.compare("$.wave.approval.required", "BooleanEquals", True), _approval(functions, run_table))],
     )
     return (
         chain(approval, target_groups, evaluate)
         .close()
-        .include(Fail("WaveHalted", error_path="$.error.Error", cause_path="$.error.Cause"))
+        .include(
+            Fail("WaveHalted", error_path="$.error.Error", cause_path="$.error.Cause"),
+            *_approval_refused(run_table),
+        )
         .graph()
+    )
+
+
+def _approval(functions: WorkflowFunctions, run_table: TableTarget) -> Chain:
+    """RequestApproval (wait for the decision) -> RecordApproval. Refusals leave through ``_approval_refused``."""
+    request = lambda_invoke_wait_for_token(
+        "RequestApproval",
+        functions.request_approval,
+        payload={"runId.$": "$.runId", "wave.$": "$.wave", "settings.$": "$.settings"},
+        timeout_seconds_path="$.wave.approval.timeoutSeconds",
+        result_path="$.approval",
+        # A retried invocation with the same token reuses the approval it opened (same id, same links).
+        retry=(TRANSIENT_AWS_RETRY,),
+        comment="Emails signed links to the wave's approvers; ApprovalDecision answers with the decision.",
+        catch=(
+            Catch((errors.ApprovalRejected.error_name(),), "ReadRejection", result_path="$.rejection"),
+            Catch(("States.Timeout",), "RecordApprovalTimedOut", result_path="$.timeout"),
+            Catch(ON_ANY_ERROR, "WaveHalted"),
+        ),
+    )
+    record = _record_wave(
+        "RecordApproval",
+        run_table,
+        "SET approval.#status = :status, approval.decidedBy = :by, approval.decidedAt = :at, "
+        "approval.sourceIp = :ip, approval.userAgent = :agent",
+        {
+            ":status": {"S": "APPROVED"},
+            ":by": {"S.$": "$.approval.decidedBy"},
+            ":at": {"S.$": "$.approval.decidedAt"},
+            ":ip": {"S.$": "$.approval.sourceIp"},
+            ":agent": {"S.$": "$.approval.userAgent"},
+        },
+        comment="Who approved, when and from where, in the run record before any target is touched.",
+        # An approval that cannot be recorded is not acted on.
+        catch=(Catch(ON_ANY_ERROR, "WaveHalted"),),
+    )
+    return chain(request, record)
+
+
+def _approval_refused(run_table: TableTarget) -> tuple[Chain, ...]:
+    """Rejected or timed out: record it in the run (the wave HALTED, with the reason), then halt the run."""
+    rejected = Fail("WaveRejected", error=errors.ApprovalRejected.error_name(), cause="An approver rejected the wave.")
+    timed_out = Fail(
+        "WaveNotApproved",
+        error=errors.ApprovalTimedOut.error_name(),
+        cause="Nobody decided before the wave's approval timed out.",
+    )
+    to_rejected = (Catch(ON_ANY_ERROR, rejected.name, result_path=None),)
+    to_timed_out = (Catch(ON_ANY_ERROR, timed_out.name, result_path=None),)
+    return (
+        chain(
+            Pass(
+                "ReadRejection",
+                parameters={"decision.$": "States.StringToJson($.rejection.Cause)"},
+                result_path="$.rejection",
+                comment="ApprovalDecision sends the decision (who, when, from where) as the failure's cause.",
+            ),
+            _record_wave(
+                "RecordApprovalRejected",
+                run_table,
+                "SET #status = :halted, reason = :reason, approval.#status = :status, approval.decidedBy = :by, "
+                "approval.decidedAt = :at, approval.sourceIp = :ip, approval.userAgent = :agent",
+                {
+                    ":halted": {"S": "HALTED"},
+                    ":reason": {
+                        "S.$": "States.Format('wave {} rejected by {} at {}', $.wave.name, "
+                        "$.rejection.decision.decidedBy, $.rejection.decision.decidedAt)"
+                    },
+                    ":status": {"S": "REJECTED"},
+                    ":by": {"S.$": "$.rejection.decision.decidedBy"},
+                    ":at": {"S.$": "$.rejection.decision.decidedAt"},
+                    ":ip": {"S.$": "$.rejection.decision.sourceIp"},
+                    ":agent": {"S.$": "$.rejection.decision.userAgent"},
+                },
+                catch=to_rejected,
+            ),
+            rejected,
+        ),
+        chain(
+            _record_wave(
+                "RecordApprovalTimedOut",
+                run_table,
+                "SET #status = :halted, reason = :reason, approval.#status = :status, approval.decidedAt = :at",
+                {
+                    ":halted": {"S": "HALTED"},
+                    ":reason": {
+                        "S.$": "States.Format('wave {} was not approved within {} minutes', $.wave.name, "
+                        "$.wave.approval.timeoutMinutes)"
+                    },
+                    ":status": {"S": "TIMED_OUT"},
+                    ":at": {"S.$": "$$.State.EnteredTime"},
+                },
+                catch=to_timed_out,
+            ),
+            timed_out,
+        ),
+    )
+
+
+def _record_wave(
+    name: str,
+    run_table: TableTarget,
+    update_expression: str,
+    values: dict[str, Any],
+    *,
+    catch: tuple[Catch, ...],
+    comment: str | None = None,
+) -> Task:
+    """Update the wave's run record directly from the state machine (the approval map exists: RequestApproval
+    wrote it before sending a single link)."""
+    return dynamodb_update_item(
+        name,
+        run_table,
+        key={
+            "pk": {"S.$": "States.Format('RUN#{}', $.runId)"},
+            "sk": {"S.$": "$.wave.recordKey"},
+        },
+        update_expression=update_expression,
+        expression_attribute_names={"#status": "status"},
+        expression_attribute_values=values,
+        condition_expression="attribute_exists(approval)",
+        catch=catch,
+        comment=comment,
     )
 
 

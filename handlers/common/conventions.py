@@ -21,6 +21,10 @@ SPOKE_ROLE_NAME = "{prefix}-spoke-{region}"
 # Longest: 30 (prefix) + 7 + 9 (purpose) + 1 + 14 (region) = 61 of IAM's 64 characters.
 HUB_FLEET_ROLE_NAME = "{prefix}-fleet-{purpose}-{region}"
 
+# Hub roles of the approval functions. The approval signing key's policy names them, so only they can sign or
+# verify approval links. Longest: 30 + 10 + 8 (purpose) + 1 + 14 = 63 characters.
+HUB_APPROVAL_ROLE_NAME = "{prefix}-approval-{purpose}-{region}"
+
 # The command document the spoke owns for pre-patch snapshots (fixed content; no arbitrary shell).
 SNAPSHOT_DOCUMENT_NAME = "{prefix}-PrePatchSnapshot"
 
@@ -31,6 +35,11 @@ def spoke_role_arn(*, partition: str, account_id: str, region: str, prefix: str 
     """The ARN of the spoke role the hub assumes to work in ``account_id``/``region``."""
     name = SPOKE_ROLE_NAME.format(prefix=prefix, region=region)
     return f"arn:{partition}:iam::{account_id}:role/{name}"
+
+
+def wave_sk(wave_index: int) -> str:
+    """A wave's sort key in the run table: written by handlers and, for approvals, by the workflow itself."""
+    return f"WAVE#{wave_index:02d}"
 
 
 def snapshot_document_name(prefix: str = DEFAULT_NAME_PREFIX) -> str:

@@ -61,12 +61,16 @@ class TargetsUnrecorded(OrchestratorError):
     """Some targets of a wave have no record; the wave cannot be judged, so later waves must not start."""
 
 
-class ApprovalNotConfigured(OrchestratorError):
-    """A wave requires approval but this hub has no approval channel; the run halts before patching it."""
+class ApprovalRejected(OrchestratorError):
+    """An approver rejected the wave (sent by ApprovalDecision as the task's failure); later waves must not start."""
+
+
+class ApprovalTimedOut(OrchestratorError):
+    """Nobody decided before the wave's approval timed out; the run halts before patching the wave."""
 
 
 RETRYABLE = (TransientAwsError, CommandLedgerBusy)
-HALTING = (FailureBudgetExceeded, TargetsUnrecorded, ApprovalNotConfigured)
+HALTING = (FailureBudgetExceeded, TargetsUnrecorded, ApprovalRejected, ApprovalTimedOut)
 ALL_ERRORS = (
     TransientAwsError,
     CommandLedgerBusy,
@@ -78,5 +82,6 @@ ALL_ERRORS = (
     CommandDeadlineExceeded,
     FailureBudgetExceeded,
     TargetsUnrecorded,
-    ApprovalNotConfigured,
+    ApprovalRejected,
+    ApprovalTimedOut,
 )

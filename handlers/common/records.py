@@ -18,6 +18,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+# Re-exported: the workflow writes wave records too, so the key lives with the shared conventions.
+from handlers.common.conventions import wave_sk as wave_sk
 from handlers.common.errors import RunAlreadyExists
 
 META = "META"
@@ -27,10 +29,6 @@ _DESERIALIZER = TypeDeserializer()
 
 def run_pk(run_id: str) -> str:
     return f"RUN#{run_id}"
-
-
-def wave_sk(wave_index: int) -> str:
-    return f"WAVE#{wave_index:02d}"
 
 
 def target_sk(wave_index: int, account_id: str, region: str) -> str:

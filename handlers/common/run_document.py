@@ -16,8 +16,9 @@ from typing import Any
 
 import fastjsonschema
 
-from handlers.common.conventions import PATCH_TAG_KEY
+from handlers.common.conventions import PATCH_TAG_KEY, wave_sk
 from handlers.common.errors import InvalidRunDocument
+
 from handlers.common.regions import KNOWN_REGIONS
 
 MAX_DOCUMENT_BYTES = 128 * 1024
@@ -105,12 +106,21 @@ def _normalise_wave(index: int, wave: Mapping[str, Any], defaults: Mapping[str, 
         "targetCount": sum(len(group["accounts"]) * len(group["regions"]) for group in wave["targets"]),
         "maxConcurrency": wave.get("maxConcurrency", defaults["maxConcurrency"]),
         "maxErrors": wave.get("maxErrors", defaults["maxErrors"]),
-        "approval": wave.get("approval", {"required": False}),
+        "approval": _approval(wave.get("approval", {"required": False})),
+        # The wave's run record key, for the workflow's own writes (ASL cannot zero-pad a number).
+        "recordKey": wave_sk(index),
         "failureBudget": {
             "failedPercent": budget.get("failedPercent", defaults["failedPercent"]),
             "unreachablePercent": budget.get("unreachablePercent", defaults["unreachablePercent"]),
         },
     }
+
+
+def _approval(approval: Mapping[str, Any]) -> dict[str, Any]:
+    if not approval["required"]:
+        return {"required": False}
+    # The workflow's callback task reads its timeout in seconds (TimeoutSecondsPath).
+    return {**approval, "timeoutSeconds": approval["timeoutMinutes"] * 60}
 
 
 def _check_rules(document: Mapping[str, Any], run_id: str) -> None:

@@ -48,6 +48,9 @@ class Env:
     region_concurrency: int = 5
     instance_output: bool = False
     snapshot_copy_workers: int = 16
+    approval_topic_arn: str = ""
+    approval_key_arn: str = ""
+    approval_api_url: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Env:
@@ -66,6 +69,9 @@ class Env:
                 region_concurrency=int(environ.get("REGION_CONCURRENCY", "5")),
                 instance_output=environ.get("INSTANCE_OUTPUT", "false") == "true",
                 snapshot_copy_workers=int(environ.get("SNAPSHOT_COPY_WORKERS", "16")),
+                approval_topic_arn=environ.get("APPROVAL_TOPIC_ARN", ""),
+                approval_key_arn=environ.get("APPROVAL_KEY_ARN", ""),
+                approval_api_url=environ.get("APPROVAL_API_URL", ""),
             )
         except KeyError as missing:
             raise RuntimeError(f"environment variable {missing.args[0]} is not set") from None
@@ -92,7 +98,7 @@ def make_clients(env: Env) -> Clients:
     return clients
 
 
-class _Container:
+class Container:
     """Per-container cache of the environment and clients (rebuilt if the environment changes)."""
 
     def __init__(self) -> None:
@@ -112,7 +118,7 @@ class _Container:
 
 def entry_point(handle: Handler) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The ``lambda_handler`` for ``handle``."""
-    container = _Container()
+    container = Container()
 
     @logger.inject_lambda_context(correlation_id_path="runId", clear_state=True)
     @metrics.log_metrics

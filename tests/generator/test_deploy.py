@@ -35,6 +35,9 @@ def deployed() -> Iterator[dict[str, Any]]:
                 {"ParameterKey": "CodeBucket", "ParameterValue": "code-bucket"},
                 {"ParameterKey": "CodeKey", "ParameterValue": package.key},
                 {"ParameterKey": "PowertoolsLayerArn", "ParameterValue": LAYER},
+                # moto has no AWS::ApiGateway::Account (an account-wide setting); its template side is
+                # checked statically in test_approval_template.py.
+                {"ParameterKey": "ApiGatewayLoggingRole", "ParameterValue": "existing"},
             ],
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )

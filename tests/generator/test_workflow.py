@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from generator.asl.tasks import DYNAMODB_TRANSIENT_ERRORS, LAMBDA_CRASH_ERRORS, LAMBDA_TRANSIENT_ERRORS
-from handlers.common import errors
+from handlers.common import errors, run_document
 from handlers.send_command import LEASE
 from tests.support.cfn import generated_template
 
@@ -56,7 +56,7 @@ def test_every_error_name_in_retry_and_catch_exists(definition: dict[str, Any]) 
 
 def test_every_lambda_task_retries_transient_errors_with_full_jitter_and_catches(definition: dict[str, Any]) -> None:
     tasks = dict(lambda_tasks(definition))
-    assert len(tasks) == 11
+    assert len(tasks) == 12
     for name, task in tasks.items():
         retried = {error for rule in task["Retry"] for error in rule["ErrorEquals"]}
         assert {*LAMBDA_TRANSIENT_ERRORS, *LAMBDA_CRASH_ERRORS, "TransientAwsError"} <= retried, name
@@ -78,11 +78,17 @@ def test_a_busy_command_ledger_is_retried_for_longer_than_its_lease(definition: 
 
 def test_every_task_outlasts_its_function_timeout(template: dict[str, Any], definition: dict[str, Any]) -> None:
     substitutions = template["Resources"]["PatchRunStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    shortest_approval = run_document.schema()["definitions"]["approval"]["properties"]["timeoutMinutes"]["minimum"]
     for name, task in lambda_tasks(definition):
         key = task["Parameters"]["FunctionName"].strip("${}")
         function = substitutions[key]["Fn::GetAtt"][0]
         timeout = template["Resources"][function]["Properties"]["Timeout"]
-        assert task["TimeoutSeconds"] > timeout, name
+        if task["Resource"]["Fn::Sub"].endswith(".waitForTaskToken"):
+            # A callback task waits for people, as long as the wave's approval timeout (at least 5 minutes).
+            assert task["TimeoutSecondsPath"] == "$.wave.approval.timeoutSeconds", name
+            assert shortest_approval * 60 > timeout, name
+        else:
+            assert task["TimeoutSeconds"] > timeout, name
 
 
 def test_waves_run_one_at_a_time_and_accounts_run_as_child_executions(definition: dict[str, Any]) -> None:
@@ -110,15 +116,37 @@ def test_every_loop_goes_through_a_poll_that_enforces_the_deadline(definition: d
     assert loops >= 2  # the snapshot and patch poll loops
 
 
-def test_the_approval_hook_halts_instead_of_patching_without_approval(definition: dict[str, Any]) -> None:
-    every = dict(states(definition))
-    (rule,) = every["ApprovalRequired"]["Choices"]
-    assert rule["Variable"] == "$.wave.approval.required"
-    assert every[rule["Next"]] == {
-        "Type": "Fail",
-        "Error": "ApprovalNotConfigured",
-        "Cause": "This wave requires approval and the hub has no approval channel.",
+def test_a_wave_that_requires_approval_waits_for_it_before_any_target(definition: dict[str, Any]) -> None:
+    wave = next(scope for path, scope in scopes(definition) if path == "/Waves")
+    assert wave["StartAt"] == "ApprovalRequired"
+    (rule,) = wave["States"]["ApprovalRequired"]["Choices"]
+    assert (rule["Variable"], rule["BooleanEquals"], rule["Next"]) == ("$.wave.approval.required", True, "RequestApproval")
+    assert wave["States"]["ApprovalRequired"]["Default"] == "TargetGroups"
+    request = wave["States"]["RequestApproval"]
+    assert request["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:states:::lambda:invoke.waitForTaskToken"}
+    assert request["Parameters"]["Payload"]["taskToken.$"] == "$$.Task.Token"
+    assert request["Next"] == "RecordApproval"
+    assert wave["States"]["RecordApproval"]["Next"] == "TargetGroups"
+
+
+def test_a_rejected_or_timed_out_approval_is_recorded_then_halts_the_run(definition: dict[str, Any]) -> None:
+    wave = next(scope for path, scope in scopes(definition) if path == "/Waves")["States"]
+    catches = {tuple(c["ErrorEquals"]): c["Next"] for c in wave["RequestApproval"]["Catch"]}
+    assert catches == {
+        ("ApprovalRejected",): "ReadRejection",
+        ("States.Timeout",): "RecordApprovalTimedOut",
+        ("States.ALL",): "WaveHalted",
     }
+    assert wave["ReadRejection"]["Next"] == "RecordApprovalRejected"
+    for record, halt, error in (
+        ("RecordApprovalRejected", "WaveRejected", "ApprovalRejected"),
+        ("RecordApprovalTimedOut", "WaveNotApproved", "ApprovalTimedOut"),
+    ):
+        assert wave[record]["Next"] == halt
+        assert wave[record]["Catch"] == [{"ErrorEquals": ["States.ALL"], "Next": halt, "ResultPath": None}]
+        assert wave[record]["Parameters"]["ExpressionAttributeValues"][":halted"] == {"S": "HALTED"}
+        assert wave[halt] == {"Type": "Fail", "Error": error, "Cause": wave[halt]["Cause"]}
+        assert error in {e.error_name() for e in errors.HALTING}
 
 
 def test_state_machine_role_may_start_its_own_child_executions(template: dict[str, Any]) -> None:

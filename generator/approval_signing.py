@@ -1,0 +1,98 @@
+"""The approval signing key: a KMS HMAC key that signs approval links, usable only by the approval functions.
+
+IAM policies in the account could otherwise grant anyone ``kms:GenerateMac``; the key policy denies generating
+MACs to every principal except RequestApproval's role, and verifying them to every principal except the two
+approval API roles. The roles are named by convention, so the key policy names them without depending on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from awacs.aws import Action, Allow, ArnNotEquals, Condition, Deny, Principal, Statement
+from troposphere import GetAtt, Sub, Template
+from troposphere.kms import Alias, Key
+
+from generator import naming
+from generator.iam import Grant, policy_document
+from generator.retention import retained
+
+REQUEST = "request"
+PAGE = "page"
+DECISION = "decision"
+GENERATE_MAC = Action("kms", "GenerateMac")
+VERIFY_MAC = Action("kms", "VerifyMac")
+
+
+@dataclass(frozen=True)
+class ApprovalSigningRefs:
+    key: Key
+
+    @property
+    def key_arn(self) -> GetAtt:
+        return GetAtt(self.key, "Arn")
+
+    def sign_grant(self) -> Grant:
+        return Grant("SignApprovalLinks", (GENERATE_MAC,), (self.key_arn,))
+
+    def verify_grant(self) -> Grant:
+        return Grant("VerifyApprovalLinks", (VERIFY_MAC,), (self.key_arn,))
+
+
+def add_approval_signing(template: Template) -> ApprovalSigningRefs:
+    """The HMAC key and its alias."""
+    # Retained like every key of the hub: a stack replacement must not invalidate links already sent.
+    key = template.add_resource(
+        retained(
+            Key(
+                "ApprovalSigningKey",
+                Description="Patch orchestrator hub: signs and verifies approval links (HMAC).",
+                KeySpec="HMAC_256",
+                PendingWindowInDays=7,
+                KeyPolicy=policy_document(
+                    [
+                        Statement(
+                            Sid="AccountAdministersKeyThroughIam",
+                            Effect=Allow,
+                            Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
+                            Action=[Action("kms", "*")],
+                            Resource=["*"],
+                        ),
+                        Statement(
+                            Sid="OnlyRequestApprovalSignsLinks",
+                            Effect=Deny,
+                            Principal=Principal("AWS", "*"),
+                            Action=[GENERATE_MAC],
+                            Resource=["*"],
+                            Condition=Condition(
+                                ArnNotEquals("aws:PrincipalArn", [naming.hub_approval_role_arn(REQUEST)])
+                            ),
+                        ),
+                        Statement(
+                            Sid="OnlyTheApprovalApiVerifiesLinks",
+                            Effect=Deny,
+                            Principal=Principal("AWS", "*"),
+                            Action=[VERIFY_MAC],
+                            Resource=["*"],
+                            Condition=Condition(
+                                ArnNotEquals(
+                                    "aws:PrincipalArn",
+                                    [naming.hub_approval_role_arn(PAGE), naming.hub_approval_role_arn(DECISION)],
+                                )
+                            ),
+                        ),
+                    ]
+                ),
+            )
+        )
+    )
+    # troposphere 4.11's validator predates HMAC keys and refuses this KeyUsage, which CloudFormation accepts.
+    key.properties["KeyUsage"] = "GENERATE_VERIFY_MAC"
+    template.add_resource(
+        Alias(
+            "ApprovalSigningKeyAlias",
+            AliasName=naming.prefixed("-approval-signing", before="alias/"),
+            TargetKeyId=key.ref(),
+        )
+    )
+    return ApprovalSigningRefs(key)

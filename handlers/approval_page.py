@@ -1,0 +1,40 @@
+"""ApprovalPage (``GET /approvals/{id}``): show what an approval link will decide. Changes nothing.
+
+Mail scanners and link previews open links; so does a person who has not made up their mind. This handler only
+reads: it checks the link's signature (KMS ``VerifyMac``) and expiry, reads the approval, and renders a page
+whose button POSTs the decision. Its role has no ``states:*`` and no table writes.
+"""
+
+from __future__ import annotations
+
+from handlers.common import approval_api, approval_links, approval_views, approvals
+from handlers.common.approval_api import Request
+from handlers.common.approval_links import InvalidLink, LinkClaims
+from handlers.common.approval_views import Page
+from handlers.common.runtime import logger
+
+
+def confirmation(request: Request) -> Page:
+    try:
+        claims, signature = LinkClaims.parse(request.approval_id, request.fields)
+    except InvalidLink as problem:
+        logger.info("approval link refused", extra={"reason": str(problem)})
+        return approval_views.BAD_REQUEST
+    if not approval_links.verify(request.clients.hub("kms"), request.env.approval_key_arn, claims, signature):
+        logger.warning("approval link with a bad signature", extra={"approvalId": claims.approval_id})
+        return approval_views.INVALID_LINK
+    if claims.expires <= request.now.timestamp():
+        return approval_views.expired_page()
+    approval = approvals.get(request.clients.hub("dynamodb"), request.env.table_name, claims.approval_id)
+    if approval is None:
+        return approval_views.UNKNOWN_APPROVAL
+    if approval["status"] == approvals.DECIDED:
+        return approval_views.decided_page(approval, just_now=False)
+    if approval["status"] != approvals.PENDING:
+        return approval_views.expired_page(undelivered=True)
+    logger.info("approval page shown", extra={"approvalId": claims.approval_id, "action": claims.action})
+    return approval_views.confirmation_page(approval, claims, request.fields["sig"])
+
+
+handle = approval_api.route("GET", confirmation, form=False)
+lambda_handler = approval_api.entry_point(handle)

@@ -1,0 +1,106 @@
+"""The approval API's HTTP side: API Gateway (REST, Lambda proxy) requests in, HTML pages out.
+
+Routing is Powertools' ``APIGatewayRestResolver``; each of the two functions serves one route. The entry point
+never logs the request (its query string and body carry link signatures), answers any unexpected error with a
+page that says nothing was recorded, and keeps the environment and clients per container like every handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from handlers.common.approval_views import CONTENT_TYPE, HEADERS, NOT_FOUND, SERVER_ERROR, Page
+from handlers.common.aws import Clients
+from handlers.common.runtime import Container, Env, Handler, logger, metrics, utcnow
+
+ApprovalRoute = Callable[["Request"], Page]
+MAX_FORM_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a route needs from an API Gateway request, read at the edge."""
+
+    approval_id: str
+    fields: Mapping[str, str]  # query string (GET) or form fields (POST), first value of each
+    source_ip: str
+    user_agent: str
+    env: Env
+    clients: Clients
+    now: datetime
+
+
+def respond(page: Page) -> Response[str]:
+    return Response(status_code=page.status, content_type=CONTENT_TYPE, body=page.render(), headers=HEADERS)
+
+
+def route(method: str, page: ApprovalRoute, *, form: bool) -> Handler:
+    """``handle(event, *, env, clients, now)`` for ``method /approvals/{id}``: fields from the form if ``form``,
+    else from the query string; any other path or method is a 404 page."""
+
+    def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) -> dict[str, Any]:
+        app = APIGatewayRestResolver()
+
+        def approval(approval_id: str) -> Response[str]:
+            current = app.current_event
+            fields = _form_fields(current.decoded_body or "") if form else dict(current.query_string_parameters or {})
+            identity = current.request_context.identity
+            return respond(
+                page(
+                    Request(
+                        approval_id=approval_id,
+                        fields=fields,
+                        source_ip=identity.source_ip or "",
+                        user_agent=identity.user_agent or "",
+                        env=env,
+                        clients=clients,
+                        now=now,
+                    )
+                )
+            )
+
+        app.route("/approvals/<approval_id>", method)(approval)
+        app.not_found(lambda _error: respond(NOT_FOUND))
+        return app.resolve(event, None)  # type: ignore[arg-type]
+
+    return handle
+
+
+def entry_point(handle: Handler) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The ``lambda_handler`` for an approval route's ``handle``."""
+    container = Container()
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        env, clients = container.get()
+        try:
+            return handle(event, env=env, clients=clients, now=utcnow())
+        except Exception as error:
+            # The error's type only: messages of SDK errors may quote request parameters.
+            logger.error("request failed", extra={"errorType": type(error).__name__})
+            metrics.add_metric(name="HandlerErrors", unit=MetricUnit.Count, value=1)
+            page = SERVER_ERROR
+            return {
+                "statusCode": page.status,
+                "headers": {**HEADERS, "Content-Type": CONTENT_TYPE},
+                "body": page.render(),
+                "isBase64Encoded": False,
+            }
+
+    lambda_handler.container = container  # type: ignore[attr-defined]
+    return lambda_handler
+
+
+def _form_fields(body: str) -> dict[str, str]:
+    if len(body) > MAX_FORM_BYTES:
+        return {}
+    return {name: values[0] for name, values in parse_qs(body, keep_blank_values=False).items()}

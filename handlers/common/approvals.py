@@ -1,0 +1,86 @@
+"""Approval records: the server-side half of an approval link.
+
+``APPROVAL#<id>`` / ``META`` holds the task token (which never leaves the hub), the run and wave, what the wave
+will patch (for the confirmation page), the link expiry and, once decided, the decision and who made it from
+where. It moves PENDING -> DECIDED exactly once (a conditional update); a decision the workflow no longer waits
+for ends UNDELIVERED. The run's ``WAVE#<nn>`` item carries the approval's status for the run record and report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from handlers.common import records
+
+PENDING = "PENDING"
+DECIDED = "DECIDED"
+UNDELIVERED = "UNDELIVERED"
+APPROVED = "APPROVED"
+REJECTED = "REJECTED"
+USER_AGENT_LENGTH = 512
+ACCOUNTS_SHOWN = 20
+
+
+def approval_pk(approval_id: str) -> str:
+    return f"APPROVAL#{approval_id}"
+
+
+def key(approval_id: str) -> dict[str, Any]:
+    return {"pk": {"S": approval_pk(approval_id)}, "sk": {"S": records.META}}
+
+
+def token_digest(task_token: str) -> str:
+    """Identifies a task token without storing it twice (a retried request reuses its approval)."""
+    return hashlib.sha256(task_token.encode()).hexdigest()
+
+
+def get(dynamodb: Any, table: str, approval_id: str) -> dict[str, Any] | None:
+    return records.get_item(dynamodb, table, key(approval_id))
+
+
+def plan(wave: Mapping[str, Any], settings: Mapping[str, Any], previous: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What approving the wave lets the workflow do: shown in the email and on the confirmation page."""
+    return {
+        "waveName": wave["name"],
+        "waveIndex": wave["index"],
+        "targetCount": wave["targetCount"],
+        "targets": [
+            {
+                "accounts": group["accounts"][:ACCOUNTS_SHOWN],
+                "moreAccounts": max(0, len(group["accounts"]) - ACCOUNTS_SHOWN),
+                "regions": group["regions"],
+            }
+            for group in wave["targets"]
+        ],
+        "selector": settings["selector"],
+        "operation": settings["operation"],
+        "rebootOption": settings["rebootOption"],
+        "maxConcurrency": wave["maxConcurrency"],
+        "maxErrors": wave["maxErrors"],
+        "previousWaves": [
+            {
+                "name": item.get("name", ""),
+                "status": item.get("status", "UNRECORDED"),
+                "outcome": item.get("outcome"),
+                "counts": item.get("counts", {}),
+            }
+            for item in previous
+        ],
+    }
+
+
+def decision_record(
+    approval: Mapping[str, Any], *, decision: str, recipient: str, source_ip: str, user_agent: str, now: datetime
+) -> dict[str, Any]:
+    """The decision as the workflow receives it and the run record keeps it."""
+    return {
+        "approvalId": approval["approvalId"],
+        "decision": decision,
+        "decidedBy": recipient,
+        "decidedAt": records.iso(now),
+        "sourceIp": source_ip,
+        "userAgent": user_agent[:USER_AGENT_LENGTH],
+    }
