@@ -47,27 +47,22 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
     halted = bool(reasons)
     outcome = outcomes.combined(t["outcome"] for t in targets) if targets else outcomes.FAILED
     reason = f"wave {wave_name!r}: " + "; ".join(reasons) if halted else ""
-    dynamodb.put_item(
-        TableName=env.table_name,
-        Item=records.to_item(
-            {
-                "pk": records.run_pk(run_id),
-                "sk": records.wave_sk(wave_index),
-                "waveIndex": wave_index,
-                "name": wave_name,
-                "status": "HALTED" if halted else "COMPLETED",
-                "outcome": outcome,
-                "counts": counts,
-                "targets": {"expected": expected, "recorded": len(targets), "erroredBlind": errored_blind},
-                "failedPercent": round(failed_percent, 2),
-                "unreachablePercent": round(unreachable_percent, 2),
-                "failureBudget": budget,
-                "reason": reason,
-                "evaluatedAt": records.iso(now),
-                "expiresAt": records.expires_at(now, env.retention_days),
-            }
-        ),
-    )
+    # An update, not a put: the wave's approval (who approved it, when) is already in this item.
+    values = {
+        "waveIndex": wave_index,
+        "name": wave_name,
+        "status": "HALTED" if halted else "COMPLETED",
+        "outcome": outcome,
+        "counts": counts,
+        "targets": {"expected": expected, "recorded": len(targets), "erroredBlind": errored_blind},
+        "failedPercent": round(failed_percent, 2),
+        "unreachablePercent": round(unreachable_percent, 2),
+        "failureBudget": budget,
+        "reason": reason,
+        "evaluatedAt": records.iso(now),
+        "expiresAt": records.expires_at(now, env.retention_days),
+    }
+    records.set_fields(dynamodb, env.table_name, records.key(run_id, records.wave_sk(wave_index)), values)
     logger.info("wave evaluated", extra={"wave": wave_name, "halted": halted, "reason": reason, **counts})
     metrics.add_metric(name="WavesHalted" if halted else "WavesCompleted", unit=MetricUnit.Count, value=1)
     if len(targets) < expected:

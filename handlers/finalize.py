@@ -115,18 +115,32 @@ def _wave_summary(
 ) -> dict[str, Any]:
     index = planned["index"]
     own = sorted((t for t in targets if t["waveIndex"] == index), key=lambda t: (t["accountId"], t["region"]))
+    recorded = recorded or {}
+    unrecorded = "NOT_STARTED" if halt else "UNRECORDED"
     return {
         "index": index,
         "name": planned["name"],
-        "status": recorded["status"] if recorded else ("NOT_STARTED" if halt else "UNRECORDED"),
-        "outcome": recorded["outcome"] if recorded else None,
-        "reason": recorded.get("reason", "") if recorded else "",
+        # A wave still waiting for approval when the run stopped has an approval but no status.
+        "status": recorded.get("status", unrecorded),
+        "outcome": recorded.get("outcome"),
+        "reason": recorded.get("reason", ""),
+        "approval": _approval_summary(planned, recorded.get("approval")),
         "counts": outcomes.add_counts(t["counts"] for t in own),
         "targets": [
             {key: t.get(key, "") for key in ("accountId", "region", "status", "outcome", "counts", "error")}
             for t in own
         ],
     }
+
+
+def _approval_summary(planned: dict[str, Any], approval: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Who decided a wave's approval, when, and from where; None for a wave that needed none."""
+    if not planned["approval"]["required"]:
+        return None
+    if approval is None:
+        return {"status": "NOT_REQUESTED"}
+    fields = ("status", "approvalId", "approvers", "requestedAt", "expiresAt", "decidedBy", "decidedAt", "sourceIp")
+    return {name: approval[name] for name in fields if name in approval}
 
 
 def _cause(halt: dict[str, Any]) -> str:
@@ -147,6 +161,7 @@ def _message(summary: dict[str, Any], bucket: str, prefix: str) -> str:
         "",
     ]
     lines += [f"- wave {w['name']}: {w['status']} {w['reason']}".rstrip() for w in summary["waves"]]
+    lines += [f"  approval: {report.approval_text(w['approval'])}" for w in summary["waves"] if w["approval"]]
     if bucket:
         lines += ["", f"Report: s3://{bucket}/{prefix}report.html"]
     return "\n".join(line for line in lines if line is not None)

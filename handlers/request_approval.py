@@ -74,27 +74,24 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
         # Decided between the first attempt and this one: the decision stands and is already on its way.
         logger.info("approval already decided; not asking again", extra={"approvalId": approval_id})
         return {"approvalId": approval_id, "requested": False}
-    dynamodb.update_item(
-        TableName=env.table_name,
-        Key=records.key(run_id, records.wave_sk(wave_index)),
-        UpdateExpression="SET approval = :approval, waveIndex = :index, #name = :name, expiresAt = :ttl",
-        ExpressionAttributeNames={"#name": "name"},
-        ExpressionAttributeValues=records.to_item(
-            {
-                ":approval": {
-                    "status": approvals.PENDING,
-                    "approvalId": approval_id,
-                    "tokenDigest": digest,
-                    "approvers": approvers,
-                    "requestedAt": requested_at,
-                    "expires": link_expires,
-                    "expiresAt": records.iso(datetime.fromtimestamp(link_expires, now.tzinfo)),
-                },
-                ":index": wave_index,
-                ":name": wave["name"],
-                ":ttl": records.expires_at(now, env.retention_days),
-            }
-        ),
+    records.set_fields(
+        dynamodb,
+        env.table_name,
+        records.key(run_id, records.wave_sk(wave_index)),
+        {
+            "approval": {
+                "status": approvals.PENDING,
+                "approvalId": approval_id,
+                "tokenDigest": digest,
+                "approvers": approvers,
+                "requestedAt": requested_at,
+                "expires": link_expires,
+                "expiresAt": records.iso(datetime.fromtimestamp(link_expires, now.tzinfo)),
+            },
+            "waveIndex": wave_index,
+            "name": wave["name"],
+            "expiresAt": records.expires_at(now, env.retention_days),
+        },
     )
     kms, sns = clients.hub("kms"), clients.hub("sns")
     for recipient in approvers:

@@ -83,7 +83,10 @@ def entry_point(handle: Handler) -> Callable[[dict[str, Any], Any], dict[str, An
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         env, clients = container.get()
         try:
-            return handle(event, env=env, clients=clients, now=utcnow())
+            response = handle(event, env=env, clients=clients, now=utcnow())
+            # Answers by class (2xx, 4xx, ...): a burst of 4xx is someone trying links that are not theirs.
+            metrics.add_metric(name=f"ApprovalApi{response['statusCode'] // 100}xx", unit=MetricUnit.Count, value=1)
+            return response
         except Exception as error:
             # The error's type only: messages of SDK errors may quote request parameters.
             logger.error("request failed", extra={"errorType": type(error).__name__})

@@ -79,6 +79,17 @@ def get_item(dynamodb: Any, table: str, item_key: Mapping[str, Any]) -> dict[str
     return from_item(item) if item else None
 
 
+def set_fields(dynamodb: Any, table: str, item_key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+    """Set ``values`` on the item at ``item_key`` (created if absent), leaving its other attributes alone."""
+    dynamodb.update_item(
+        TableName=table,
+        Key=dict(item_key),
+        UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
+        ExpressionAttributeNames={f"#{name}": name for name in values},
+        ExpressionAttributeValues=to_item({f":{name}": value for name, value in values.items()}),
+    )
+
+
 def query_prefix(dynamodb: Any, table: str, run_id: str, prefix: str) -> Iterator[dict[str, Any]]:
     """Every item of a run whose sort key starts with ``prefix`` (all items for ""), all pages, consistent reads."""
     values = {":pk": {"S": run_pk(run_id)}}

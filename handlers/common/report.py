@@ -76,6 +76,8 @@ def report_html(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -
             f"<section><h2>Wave {e(wave['name'])}: {e(wave['status'])}"
             f"{' (' + str(wave['outcome']) + ')' if wave.get('outcome') else ''}</h2>"
             f"<p>{e(wave.get('reason', ''))}</p>"
+            + (f"<p>Approval: {e(approval_text(wave['approval']))}</p>" if wave.get("approval") else "")
+            + 
             "<table><thead><tr><th>Account</th><th>Region</th><th>Status</th><th>Outcome</th><th>Succeeded</th>"
             "<th>Failed</th><th>Unreachable</th><th>Not patched</th><th>Error</th></tr></thead>"
             f"<tbody>{target_rows}</tbody></table></section>"
@@ -103,6 +105,18 @@ def report_html(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -
         "<table><thead><tr><th>Wave</th><th>Account</th><th>Region</th><th>Instance</th><th>Name</th><th>State</th>"
         f"<th>Reason</th></tr></thead><tbody>{problem_rows}</tbody></table></section></body></html>\n"
     )
+
+
+def approval_text(approval: Mapping[str, Any]) -> str:
+    """``APPROVED by ops@example.com at 2026-12-08T10:00:00Z from 203.0.113.7`` (or what is known of it)."""
+    text = str(approval["status"])
+    if approval.get("decidedBy"):
+        text += f" by {approval['decidedBy']}"
+    if approval.get("decidedAt"):
+        text += f" at {approval['decidedAt']}"
+    if approval.get("sourceIp"):
+        text += f" from {approval['sourceIp']}"
+    return text
 
 
 def _count_cells(counts: Mapping[str, int]) -> str:

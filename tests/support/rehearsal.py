@@ -4,6 +4,10 @@
 creates the state machine from the generated definition (substitutions bound to the functions' ARNs), and
 routes every Lambda invoke, from the state machine or a test, to the handler module in this process. Waits
 and retry back-offs advance a virtual clock instead of sleeping; SSM is the simulated ``Fleet``.
+
+Approvals: the approval topic and the HMAC signing key exist in moto; the approval API is served by calling its
+handlers with API Gateway proxy events (``tests.support.approvals``). A wave's approval timeout (virtual minutes)
+is recorded and replaced by ``approval_wait_seconds`` of real time, so a test can decide in time or let it lapse.
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ import pytest
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.retries.standard import ExponentialBackoff
+from moto.core.responses import EmptyResult
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.sns.models import sns_backends
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSecondsPath
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.responses import StepFunctionResponse
 from moto.sts.exceptions import STSClientError
 from moto.sts.responses import TokenResponse
 
@@ -42,6 +49,7 @@ HUB_ACCOUNT = "123456789012"  # moto runs every state-machine call in its defaul
 HUB_REGION = "eu-west-1"
 ARTIFACT_BUCKET = "patch-orchestrator-artifacts-test"
 EXTERNAL_ID = "rehearsal-external-id-0123456789"
+APPROVAL_API_URL = "https://approvals.example.test/v1"
 EXECUTING_BACKENDS = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 
@@ -79,6 +87,8 @@ class Rehearsal:
     state_machine_arn: str
     table_name: str
     topic_arn: str
+    approval_topic_arn: str
+    approval_key_arn: str
     invocations: Counter[str] = field(default_factory=Counter)
     denied_accounts: set[str] = field(default_factory=set)
     open_targets: set[tuple[str, str, str]] = field(default_factory=set)
@@ -86,6 +96,9 @@ class Rehearsal:
     aws_calls: set[tuple[str, str, str, str]] = field(default_factory=set)
     _current: threading.local = field(default_factory=threading.local)
     max_open_targets: int = 0
+    # Real seconds a callback task waits for an approval decision, and the timeouts (seconds) it asked for.
+    approval_wait_seconds: float = 30.0
+    approval_timeouts: list[int] = field(default_factory=list)
     assumed: list[dict[str, str]] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -138,6 +151,29 @@ class Rehearsal:
         """(subject, message) of everything published to the run notifications topic."""
         topic = sns_backends[HUB_ACCOUNT][HUB_REGION].topics[self.topic_arn]
         return [(str(subject), message) for _, message, subject, _, _ in topic.sent_notifications]
+
+    def approval_requests(self) -> list[dict[str, Any]]:
+        """Everything published to the approvals topic: subject, message and the ``approver`` attribute."""
+        topic = sns_backends[HUB_ACCOUNT][HUB_REGION].topics[self.approval_topic_arn]
+        return [
+            {"subject": subject, "message": message, "approver": attributes["approver"]["Value"]}
+            for _, message, subject, attributes, _ in topic.sent_notifications
+        ]
+
+    def wait_for_approval_requests(self, count: int, *, timeout_seconds: float = 30) -> list[dict[str, Any]]:
+        """The first ``count`` approval messages, once the workflow has sent them."""
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            sent = self.approval_requests()
+            if len(sent) >= count:
+                return sent
+            time.sleep(0.05)
+        raise AssertionError(f"{count} approval request(s) expected, {len(self.approval_requests())} sent")
+
+    def _approval_timeout(self, seconds: int) -> float:
+        with self._lock:
+            self.approval_timeouts.append(seconds)
+        return self.approval_wait_seconds
 
     def invoke(self, spec_name: str, event: dict[str, Any]) -> dict[str, Any]:
         """Call a handler through its lambda_handler, as the state machine would."""
@@ -223,6 +259,13 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
         )
         topic_name = resolve(resources["RunNotificationsTopic"]["Properties"]["TopicName"], defaults)
         topic_arn = boto3.client("sns", region_name=HUB_REGION).create_topic(Name=topic_name)["TopicArn"]
+        approval_topic_arn = boto3.client("sns", region_name=HUB_REGION).create_topic(
+            Name=resolve(resources["ApprovalRequestsTopic"]["Properties"]["TopicName"], defaults)
+        )["TopicArn"]
+        signing_key = resources["ApprovalSigningKey"]["Properties"]
+        approval_key_arn = boto3.client("kms", region_name=HUB_REGION).create_key(
+            KeySpec=signing_key["KeySpec"], KeyUsage=signing_key["KeyUsage"]
+        )["KeyMetadata"]["Arn"]
         secret_name = resolve(resources["SpokeExternalIdSecret"]["Properties"]["Name"], defaults)
         secret_arn = boto3.client("secretsmanager", region_name=HUB_REGION).create_secret(
             Name=secret_name, SecretString=EXTERNAL_ID
@@ -241,13 +284,21 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
             "INSTANCE_OUTPUT": "false",
             # moto's in-memory backends are not safe for concurrent writes from one handler's threads.
             "SNAPSHOT_COPY_WORKERS": "1",
+            "APPROVAL_TOPIC_ARN": approval_topic_arn,
+            "APPROVAL_KEY_ARN": approval_key_arn,
+            "APPROVAL_API_URL": APPROVAL_API_URL,
         }.items():
             monkeypatch.setenv(name, value)
 
         clock = VirtualClock()
         fleet = Fleet(clock)
         fleet.install(monkeypatch)
-        bindings = {f"{spec.name}FunctionArn": function_arn(spec) for spec in FUNCTIONS}
+        substitutions = template["Resources"]["PatchRunStateMachine"]["Properties"]["DefinitionSubstitutions"]
+        bindings = {
+            f"{spec.name}FunctionArn": function_arn(spec)
+            for spec in FUNCTIONS
+            if f"{spec.name}FunctionArn" in substitutions  # the API's functions are not the workflow's
+        }
         definition = resolve_definition(template, "PatchRunStateMachine", bindings | {"RunTableName": table_name})
         state_machine_arn = boto3.client("stepfunctions", region_name=HUB_REGION).create_state_machine(
             name=resolve(resources["PatchRunStateMachine"]["Properties"]["StateMachineName"], defaults),
@@ -255,7 +306,9 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
             roleArn=f"arn:aws:iam::{HUB_ACCOUNT}:role/patch-run",
             type="STANDARD",
         )["stateMachineArn"]
-        hub = Rehearsal(clock, fleet, state_machine_arn, table_name, topic_arn)
+        hub = Rehearsal(
+            clock, fleet, state_machine_arn, table_name, topic_arn, approval_topic_arn, approval_key_arn
+        )
 
         monkeypatch.setattr(runtime, "utcnow", clock.now)
         # The SDK's own retries are kept (3 attempts, as a throttled call would see) but do not really sleep.
@@ -265,6 +318,13 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
             WaitFunction, "_wait_interval", lambda _self, env, wait_seconds: clock.advance(wait_seconds)
         )
         monkeypatch.setattr(retrier_decl, "time", _NoSleep(clock))
+        monkeypatch.setattr(StepFunctionResponse, "send_task_failure", _send_task_failure_with_cause)
+        original_timeout = TimeoutSecondsPath._eval_seconds
+        monkeypatch.setattr(
+            TimeoutSecondsPath,
+            "_eval_seconds",
+            lambda timeout, env: hub._approval_timeout(original_timeout(timeout, env)),
+        )
         original_api_call = BaseClient._make_api_call
 
         def recording_api_call(client: Any, operation: str, params: Any) -> Any:
@@ -286,6 +346,14 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
         for spec in FUNCTIONS:
             importlib.import_module(f"handlers.{spec.module}").lambda_handler.container.reset()
         yield hub
+
+
+def _send_task_failure_with_cause(response: StepFunctionResponse) -> EmptyResult:
+    """moto 5.2.5 drops SendTaskFailure's ``cause`` (AWS passes it to the task's Catch); pass it on."""
+    response.stepfunction_backend.send_task_failure(
+        response._get_param("taskToken"), error=response._get_param("error"), cause=response._get_param("cause")
+    )
+    return EmptyResult()
 
 
 class _NoSleep:

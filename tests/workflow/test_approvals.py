@@ -1,0 +1,131 @@
+"""Approvals rehearsed through the generated state machine: approve, reject, time out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from handlers.common import conventions
+from tests.support import approvals
+from tests.support.rehearsal import Rehearsal
+from tests.workflow.test_patch_run import document, wave
+
+CANARY = "111111111111"
+FLEET = "222222222222"
+APPROVER = "ops@example.com"
+SECOND_APPROVER = "lead@example.com"
+
+
+def gated_run(timeout_minutes: int = 240) -> dict[str, Any]:
+    """A canary wave without approval, then a fleet wave that needs one."""
+    return document(
+        wave("canary", [CANARY], ["eu-west-1"]),
+        wave(
+            "fleet",
+            [FLEET],
+            ["eu-west-1", "us-east-1"],
+            approval={"required": True, "timeoutMinutes": timeout_minutes, "approvers": [APPROVER, SECOND_APPROVER]},
+        ),
+        pre_collect=False,
+    )
+
+
+def deploy_fleet(hub: Rehearsal) -> None:
+    hub.fleet.add(CANARY, "eu-west-1", 1, tags={"PatchGroup": "web"})
+    for region in ("eu-west-1", "us-east-1"):
+        hub.fleet.add(FLEET, region, 2, tags={"PatchGroup": "web"})
+
+
+def patched_accounts(hub: Rehearsal) -> set[str]:
+    return {command.account_id for command in hub.fleet.sent(document=conventions.PATCH_DOCUMENT_NAME)}
+
+
+def test_an_approved_wave_is_patched_and_the_approver_is_in_the_run_record_and_report(hub: Rehearsal) -> None:
+    deploy_fleet(hub)
+    execution = hub.start(gated_run(), "approved-run")
+
+    sent = hub.wait_for_approval_requests(2)
+    assert {request["approver"] for request in sent} == {APPROVER, SECOND_APPROVER}
+    # Nothing of the gated wave has been touched while it waits.
+    assert patched_accounts(hub) == {CANARY}
+    mine = next(request for request in sent if request["approver"] == APPROVER)
+    link = approvals.links(mine["message"])["approve"]
+    assert approvals.open_link(link)["statusCode"] == 200
+    response = approvals.confirm(link, source_ip="198.51.100.20", user_agent="Firefox/140")
+    assert response["statusCode"] == 200, response["body"]
+
+    result = hub.wait(execution)
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    assert patched_accounts(hub) == {CANARY, FLEET}
+    assert set(hub.approval_timeouts) == {240 * 60}  # moto reads the path more than once
+    approval = hub.item("approved-run", "WAVE#01")["approval"]  # type: ignore[index]
+    assert approval["status"] == "APPROVED"
+    assert (approval["decidedBy"], approval["sourceIp"], approval["userAgent"]) == (
+        APPROVER,
+        "198.51.100.20",
+        "Firefox/140",
+    )
+    wave_record = hub.item("approved-run", "WAVE#01")
+    assert wave_record is not None and wave_record["status"] == "COMPLETED"  # EvaluateWave kept the approval
+    summary = json.loads(hub.s3_text("runs/approved-run/report/summary.json"))
+    assert summary["waves"][0]["approval"] is None
+    assert summary["waves"][1]["approval"]["status"] == "APPROVED"
+    assert summary["waves"][1]["approval"]["decidedBy"] == APPROVER
+    assert f"APPROVED by {APPROVER}" in hub.s3_text("runs/approved-run/report/report.html")
+
+
+def test_rejected_approval_halts_later_waves(hub: Rehearsal) -> None:
+    deploy_fleet(hub)
+    run = gated_run()
+    run["waves"].append(wave("last", ["333333333333"], ["eu-west-1"]))
+    execution = hub.start(run, "rejected-run")
+
+    request = hub.wait_for_approval_requests(2)[0]
+    response = approvals.confirm(approvals.links(request["message"])["reject"])
+    assert response["statusCode"] == 200, response["body"]
+    assert "rejected" in response["body"]
+
+    result = hub.wait(execution)
+    assert result["status"] == "FAILED"
+    assert result["error"] == "RunHalted"
+    assert patched_accounts(hub) == {CANARY}  # neither the rejected wave nor the one after it
+    record = hub.item("rejected-run", "WAVE#01")
+    assert record is not None
+    assert record["status"] == "HALTED"
+    assert record["approval"]["status"] == "REJECTED"
+    assert record["approval"]["decidedBy"] == request["approver"]
+    assert record["reason"].startswith(f"wave fleet rejected by {request['approver']} at ")
+    meta = hub.item("rejected-run", "META")
+    assert meta is not None and (meta["status"], meta["outcome"]) == ("HALTED", 500)
+    assert meta["reason"] == record["reason"]
+    assert hub.item("rejected-run", "WAVE#02") is None
+    (subject, message) = hub.notifications()[-1]
+    assert "HALTED" in subject
+    assert "approval: REJECTED by" in message
+
+
+def test_an_approval_that_times_out_halts_the_run_and_its_links_stop_working(hub: Rehearsal) -> None:
+    deploy_fleet(hub)
+    hub.approval_wait_seconds = 0.5  # the wave's 5 minutes pass (in real time: half a second)
+    execution = hub.start(gated_run(timeout_minutes=5), "timed-out-run")
+
+    request = hub.wait_for_approval_requests(2)[0]
+    result = hub.wait(execution)
+
+    assert result["status"] == "FAILED"
+    assert set(hub.approval_timeouts) == {300}
+    assert patched_accounts(hub) == {CANARY}
+    record = hub.item("timed-out-run", "WAVE#01")
+    assert record is not None
+    assert (record["status"], record["approval"]["status"]) == ("HALTED", "TIMED_OUT")
+    assert record["reason"] == "wave fleet was not approved within 5 minutes"
+    meta = hub.item("timed-out-run", "META")
+    assert meta is not None and meta["status"] == "HALTED"
+    assert "not approved within 5 minutes" in hub.notifications()[-1][1]
+
+    # Clicking the link afterwards (still before its own expiry here) cannot revive the wave.
+    response = approvals.confirm(approvals.links(request["message"])["approve"])
+    assert response["statusCode"] == 410
+    assert "already stopped waiting" in response["body"]
+    hub.clock.advance(301)
+    assert approvals.open_link(approvals.links(request["message"])["approve"])["statusCode"] == 410
