@@ -15,6 +15,7 @@ approver can try again; nothing is half-decided. Only this function's role may c
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -73,7 +74,7 @@ def decide(request: Request) -> Page:
             )["Attributes"]
         )
     except dynamodb.exceptions.ConditionalCheckFailedException:
-        return _not_pending(dynamodb, env.table_name, claims)
+        return _not_decidable(dynamodb, env.table_name, claims, now)
 
     outcome = approvals.decision_record(
         approval, decision=decision, recipient=claims.recipient, source_ip=request.source_ip,
@@ -106,8 +107,8 @@ def _deliver(stepfunctions: Any, task_token: str, outcome: dict[str, Any]) -> No
         )
 
 
-def _not_pending(dynamodb: Any, table: str, claims: LinkClaims) -> Page:
-    """Why the conditional update found nothing to decide: unknown, already decided, or expired."""
+def _not_decidable(dynamodb: Any, table: str, claims: LinkClaims, now: datetime) -> Page:
+    """Why the conditional update decided nothing: unknown, already decided, expired, or not an approver."""
     approval = approvals.get(dynamodb, table, claims.approval_id)
     if approval is None:
         return approval_views.UNKNOWN_APPROVAL
@@ -115,7 +116,11 @@ def _not_pending(dynamodb: Any, table: str, claims: LinkClaims) -> Page:
         logger.info("approval already decided", extra={"approvalId": claims.approval_id})
         metrics.add_metric(name="ApprovalReplaysRefused", unit=MetricUnit.Count, value=1)
         return approval_views.decided_page(approval, just_now=False)
-    return approval_views.expired_page(undelivered=approval["status"] == approvals.UNDELIVERED)
+    if approval["status"] == approvals.UNDELIVERED or approval["linkExpiresAt"] <= now.timestamp():
+        return approval_views.expired_page(undelivered=approval["status"] == approvals.UNDELIVERED)
+    # Pending and unexpired: the link was signed for someone who is not one of this wave's approvers.
+    logger.warning("approval decision from a non-approver", extra={"approvalId": claims.approval_id})
+    return approval_views.INVALID_LINK
 
 
 def _settle(dynamodb: Any, table: str, approval_id: str, status: str, *, reason: str) -> None:

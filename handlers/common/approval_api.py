@@ -19,7 +19,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from handlers.common.approval_views import CONTENT_TYPE, HEADERS, NOT_FOUND, SERVER_ERROR, Page
 from handlers.common.aws import Clients
-from handlers.common.runtime import Container, Env, Handler, logger, metrics, utcnow
+from handlers.common import runtime
+from handlers.common.runtime import Container, Env, Handler, logger, metrics
 
 ApprovalRoute = Callable[["Request"], Page]
 MAX_FORM_BYTES = 4096
@@ -83,7 +84,7 @@ def entry_point(handle: Handler) -> Callable[[dict[str, Any], Any], dict[str, An
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         env, clients = container.get()
         try:
-            response = handle(event, env=env, clients=clients, now=utcnow())
+            response = handle(event, env=env, clients=clients, now=runtime.utcnow())
             # Answers by class (2xx, 4xx, ...): a burst of 4xx is someone trying links that are not theirs.
             metrics.add_metric(name=f"ApprovalApi{response['statusCode'] // 100}xx", unit=MetricUnit.Count, value=1)
             return response
@@ -94,7 +95,9 @@ def entry_point(handle: Handler) -> Callable[[dict[str, Any], Any], dict[str, An
             page = SERVER_ERROR
             return {
                 "statusCode": page.status,
-                "headers": {**HEADERS, "Content-Type": CONTENT_TYPE},
+                "multiValueHeaders": {
+                    name: [value] for name, value in {**HEADERS, "Content-Type": CONTENT_TYPE}.items()
+                },
                 "body": page.render(),
                 "isBase64Encoded": False,
             }

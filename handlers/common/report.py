@@ -77,8 +77,7 @@ def report_html(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -
             f"{' (' + str(wave['outcome']) + ')' if wave.get('outcome') else ''}</h2>"
             f"<p>{e(wave.get('reason', ''))}</p>"
             + (f"<p>Approval: {e(approval_text(wave['approval']))}</p>" if wave.get("approval") else "")
-            + 
-            "<table><thead><tr><th>Account</th><th>Region</th><th>Status</th><th>Outcome</th><th>Succeeded</th>"
+            + "<table><thead><tr><th>Account</th><th>Region</th><th>Status</th><th>Outcome</th><th>Succeeded</th>"
             "<th>Failed</th><th>Unreachable</th><th>Not patched</th><th>Error</th></tr></thead>"
             f"<tbody>{target_rows}</tbody></table></section>"
         )

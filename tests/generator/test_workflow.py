@@ -120,7 +120,11 @@ def test_a_wave_that_requires_approval_waits_for_it_before_any_target(definition
     wave = next(scope for path, scope in scopes(definition) if path == "/Waves")
     assert wave["StartAt"] == "ApprovalRequired"
     (rule,) = wave["States"]["ApprovalRequired"]["Choices"]
-    assert (rule["Variable"], rule["BooleanEquals"], rule["Next"]) == ("$.wave.approval.required", True, "RequestApproval")
+    assert (rule["Variable"], rule["BooleanEquals"], rule["Next"]) == (
+        "$.wave.approval.required",
+        True,
+        "RequestApproval",
+    )
     assert wave["States"]["ApprovalRequired"]["Default"] == "TargetGroups"
     request = wave["States"]["RequestApproval"]
     assert request["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:states:::lambda:invoke.waitForTaskToken"}

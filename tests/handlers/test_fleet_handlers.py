@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 
 from generator.functions import FUNCTIONS
+from tests.support import approvals
+
+API_FUNCTIONS = {"ApprovalPage", "ApprovalDecision"}  # behind API Gateway: they answer with pages, never raise
 from handlers.common import records
 from handlers.common.errors import CommandDeadlineExceeded, InvalidEvent, SpokeAccessDenied
 from tests.support.fleet import NEVER, OUTPUT_LIMIT, Behaviour
@@ -217,7 +220,21 @@ def test_a_spoke_role_that_cannot_be_assumed_is_a_clear_error(hub: Rehearsal) ->
         hub.invoke("Discover", {**TARGET, "selector": SETTINGS["selector"]})
 
 
-@pytest.mark.parametrize("function", [spec.name for spec in FUNCTIONS])
+WORKFLOW_FUNCTIONS = [spec.name for spec in FUNCTIONS if spec.name not in API_FUNCTIONS]
+
+
+@pytest.mark.parametrize("function", WORKFLOW_FUNCTIONS)
 def test_every_handler_refuses_an_empty_event_with_a_typed_error(hub: Rehearsal, function: str) -> None:
     with pytest.raises(InvalidEvent, match=r"^event\.runId: required$"):
         hub.invoke(function, {})
+
+
+@pytest.mark.parametrize("function", sorted(API_FUNCTIONS))
+def test_the_approval_api_answers_a_route_it_does_not_serve_with_a_not_found_page(
+    hub: Rehearsal, function: str
+) -> None:
+    wrong_method = "POST" if function == "ApprovalPage" else "GET"
+    for event in (approvals.api_event("GET", "/admin"), approvals.api_event(wrong_method, "/approvals/abc")):
+        response = hub.invoke(function, event)
+        assert response["statusCode"] == 404, event["path"]
+        assert "Not found" in response["body"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from handlers import approval_decision, approval_page
@@ -78,16 +78,34 @@ def api_event(
     }
 
 
-def open_link(link: Link, **identity: Any) -> dict[str, Any]:
+def headers(response: dict[str, Any]) -> dict[str, str]:
+    """A proxy response's headers (Powertools answers REST APIs with ``multiValueHeaders``)."""
+    return {name: values[0] for name, values in response.get("multiValueHeaders", {}).items()}
+
+
+class Api(Protocol):
+    """What serves the approval API: a rehearsal (``Rehearsal.invoke``) or the handlers called directly."""
+
+    def invoke(self, spec_name: str, event: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class DirectApi:
+    """The approval handlers called directly (handler tests without a rehearsal)."""
+
+    def invoke(self, spec_name: str, event: dict[str, Any]) -> dict[str, Any]:
+        module = {"ApprovalPage": approval_page, "ApprovalDecision": approval_decision}[spec_name]
+        return dict(module.lambda_handler(event, _Context(spec_name)))
+
+
+def open_link(api: Api, link: Link, **identity: Any) -> dict[str, Any]:
     """GET the link (what a mail scanner or a person opening it does)."""
-    event = api_event("GET", f"/approvals/{link.approval_id}", query=link.fields, **identity)
-    return dict(approval_page.lambda_handler(event, _Context("approval-page")))
+    return api.invoke("ApprovalPage", api_event("GET", f"/approvals/{link.approval_id}", query=link.fields, **identity))
 
 
-def confirm(link: Link, **identity: Any) -> dict[str, Any]:
+def confirm(api: Api, link: Link, **identity: Any) -> dict[str, Any]:
     """POST the link's fields, as the confirmation page's button does."""
     event = api_event("POST", f"/approvals/{link.approval_id}", body=urlencode(link.fields), **identity)
-    return dict(approval_decision.lambda_handler(event, _Context("approval-decision")))
+    return api.invoke("ApprovalDecision", event)
 
 
 @dataclass(frozen=True)

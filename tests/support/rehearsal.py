@@ -176,10 +176,15 @@ class Rehearsal:
         return self.approval_wait_seconds
 
     def invoke(self, spec_name: str, event: dict[str, Any]) -> dict[str, Any]:
-        """Call a handler through its lambda_handler, as the state machine would."""
+        """Call a handler through its lambda_handler, as the state machine (or API Gateway) would."""
         spec = next(spec for spec in FUNCTIONS if spec.name == spec_name)
         module = importlib.import_module(f"handlers.{spec.module}")
-        return dict(module.lambda_handler(event, FakeLambdaContext(function_name(spec))))
+        with self._invoke_lock:
+            self._current.function = spec.name
+            try:
+                return dict(module.lambda_handler(event, FakeLambdaContext(function_name(spec))))
+            finally:
+                self._current.function = None
 
     def _assume_role(self, response: TokenResponse, original: Any) -> Any:
         """The spoke role's trust policy: the right ExternalId, and a role that exists in that account."""
@@ -306,9 +311,7 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
             roleArn=f"arn:aws:iam::{HUB_ACCOUNT}:role/patch-run",
             type="STANDARD",
         )["stateMachineArn"]
-        hub = Rehearsal(
-            clock, fleet, state_machine_arn, table_name, topic_arn, approval_topic_arn, approval_key_arn
-        )
+        hub = Rehearsal(clock, fleet, state_machine_arn, table_name, topic_arn, approval_topic_arn, approval_key_arn)
 
         monkeypatch.setattr(runtime, "utcnow", clock.now)
         # The SDK's own retries are kept (3 attempts, as a throttled call would see) but do not really sleep.

@@ -50,8 +50,8 @@ def test_an_approved_wave_is_patched_and_the_approver_is_in_the_run_record_and_r
     assert patched_accounts(hub) == {CANARY}
     mine = next(request for request in sent if request["approver"] == APPROVER)
     link = approvals.links(mine["message"])["approve"]
-    assert approvals.open_link(link)["statusCode"] == 200
-    response = approvals.confirm(link, source_ip="198.51.100.20", user_agent="Firefox/140")
+    assert approvals.open_link(hub, link)["statusCode"] == 200
+    response = approvals.confirm(hub, link, source_ip="198.51.100.20", user_agent="Firefox/140")
     assert response["statusCode"] == 200, response["body"]
 
     result = hub.wait(execution)
@@ -81,7 +81,7 @@ def test_rejected_approval_halts_later_waves(hub: Rehearsal) -> None:
     execution = hub.start(run, "rejected-run")
 
     request = hub.wait_for_approval_requests(2)[0]
-    response = approvals.confirm(approvals.links(request["message"])["reject"])
+    response = approvals.confirm(hub, approvals.links(request["message"])["reject"])
     assert response["statusCode"] == 200, response["body"]
     assert "rejected" in response["body"]
 
@@ -124,8 +124,8 @@ def test_an_approval_that_times_out_halts_the_run_and_its_links_stop_working(hub
     assert "not approved within 5 minutes" in hub.notifications()[-1][1]
 
     # Clicking the link afterwards (still before its own expiry here) cannot revive the wave.
-    response = approvals.confirm(approvals.links(request["message"])["approve"])
+    response = approvals.confirm(hub, approvals.links(request["message"])["approve"])
     assert response["statusCode"] == 410
     assert "already stopped waiting" in response["body"]
     hub.clock.advance(301)
-    assert approvals.open_link(approvals.links(request["message"])["approve"])["statusCode"] == 410
+    assert approvals.open_link(hub, approvals.links(request["message"])["approve"])["statusCode"] == 410

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from generator.functions import FUNCTIONS
+from tests.support import approvals
 from tests.support.cfn import generated_template
 from tests.support.fleet import NEVER, Behaviour
 from tests.support.rehearsal import Rehearsal
@@ -51,6 +52,14 @@ def test_every_call_made_in_rehearsals_is_allowed_by_the_generated_roles(hub: Re
     # The re-run fails (nothing was fixed), which also takes Finalize through the failed-run path.
     second = hub.run({**document, "rerun": {"of": "first"}}, "second")
     assert second["status"] == "FAILED", second.get("output")
+    # An approved wave: RequestApproval, the confirmation page, the decision (and its replay).
+    approval = {"required": True, "timeoutMinutes": 60, "approvers": ["ops@example.com"]}
+    gated = hub.start({**document, "waves": [{**wave, "approval": approval}]}, "third")
+    link = approvals.links(hub.wait_for_approval_requests(1)[0]["message"])["approve"]
+    assert approvals.open_link(hub, link)["statusCode"] == 200
+    assert approvals.confirm(hub, link)["statusCode"] == 200
+    assert approvals.confirm(hub, link)["statusCode"] == 409
+    assert hub.wait(gated)["status"] == "SUCCEEDED"
     assert {name for name, *_ in hub.aws_calls} == {spec.name for spec in FUNCTIONS}
 
     hub_template = generated_template("hub.json")["Resources"]
