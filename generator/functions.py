@@ -177,7 +177,7 @@ FUNCTIONS = (
     ),
     FunctionSpec(
         "EvaluateWave", "evaluate_wave", "Judges a wave against its failure budget; halts the run if exceeded.",
-        timeout=60, memory=256, concurrency="control", grants=_table("PutItem", "Query"),
+        timeout=60, memory=256, concurrency="control", grants=_table("Query", "UpdateItem"),
     ),
     FunctionSpec(
         "Finalize", "finalize", "Decides the run outcome, writes the report, notifies.",

@@ -61,5 +61,12 @@ def build_hub() -> Hub:
         functions.workflow(), run_table=storage.run_table_target(), state_machine_name=state_machine_name()
     )
     state_machine = add_state_machine(template, parameters, encryption, workflow)
-    add_hub_outputs(template, storage, messaging, spoke_access, state_machine, approval_api)
+    add_hub_outputs(
+        template,
+        storage=storage,
+        messaging=messaging,
+        spoke_access=spoke_access,
+        state_machine=state_machine,
+        approval_api=approval_api,
+    )
     return Hub(template, workflow)

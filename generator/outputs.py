@@ -13,6 +13,7 @@ from generator.storage import StorageRefs
 
 def add_hub_outputs(
     template: Template,
+    *,
     storage: StorageRefs,
     messaging: MessagingRefs,
     spoke_access: SpokeAccessRefs,

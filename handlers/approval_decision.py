@@ -21,9 +21,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from handlers.common import approval_api, approval_links, approval_views, approvals, records
+from handlers.common import approval_api, approval_views, approvals, records
 from handlers.common.approval_api import Request
-from handlers.common.approval_links import APPROVE, InvalidLink, LinkClaims
+from handlers.common.approval_links import APPROVE, LinkClaims
 from handlers.common.approval_views import Page
 from handlers.common.errors import ApprovalRejected
 from handlers.common.runtime import logger, metrics
@@ -33,19 +33,10 @@ NOT_WAITING = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 
 
 def decide(request: Request) -> Page:
-    try:
-        claims, signature = LinkClaims.parse(request.approval_id, request.fields)
-    except InvalidLink as problem:
-        logger.info("approval decision refused", extra={"reason": str(problem)})
-        return approval_views.BAD_REQUEST
-    env, now = request.env, request.now
-    if not approval_links.verify(request.clients.hub("kms"), env.approval_key_arn, claims, signature):
-        logger.warning("approval decision with a bad signature", extra={"approvalId": claims.approval_id})
-        metrics.add_metric(name="ApprovalLinksRefused", unit=MetricUnit.Count, value=1)
-        return approval_views.INVALID_LINK
-    if claims.expires <= now.timestamp():
-        return approval_views.expired_page()
-
+    link = approval_api.verified_link(request)
+    if isinstance(link, Page):
+        return link
+    claims, env, now = link.claims, request.env, request.now
     dynamodb = request.clients.hub("dynamodb")
     decision = approvals.APPROVED if claims.action == APPROVE else approvals.REJECTED
     try:

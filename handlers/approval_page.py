@@ -7,33 +7,25 @@ whose button POSTs the decision. Its role has no ``states:*`` and no table write
 
 from __future__ import annotations
 
-from handlers.common import approval_api, approval_links, approval_views, approvals
+from handlers.common import approval_api, approval_views, approvals
 from handlers.common.approval_api import Request
-from handlers.common.approval_links import InvalidLink, LinkClaims
 from handlers.common.approval_views import Page
 from handlers.common.runtime import logger
 
 
 def confirmation(request: Request) -> Page:
-    try:
-        claims, signature = LinkClaims.parse(request.approval_id, request.fields)
-    except InvalidLink as problem:
-        logger.info("approval link refused", extra={"reason": str(problem)})
-        return approval_views.BAD_REQUEST
-    if not approval_links.verify(request.clients.hub("kms"), request.env.approval_key_arn, claims, signature):
-        logger.warning("approval link with a bad signature", extra={"approvalId": claims.approval_id})
-        return approval_views.INVALID_LINK
-    if claims.expires <= request.now.timestamp():
-        return approval_views.expired_page()
-    approval = approvals.get(request.clients.hub("dynamodb"), request.env.table_name, claims.approval_id)
+    link = approval_api.verified_link(request)
+    if isinstance(link, Page):
+        return link
+    approval = approvals.get(request.clients.hub("dynamodb"), request.env.table_name, link.claims.approval_id)
     if approval is None:
         return approval_views.UNKNOWN_APPROVAL
     if approval["status"] == approvals.DECIDED:
         return approval_views.decided_page(approval, just_now=False)
     if approval["status"] != approvals.PENDING:
         return approval_views.expired_page(undelivered=True)
-    logger.info("approval page shown", extra={"approvalId": claims.approval_id, "action": claims.action})
-    return approval_views.confirmation_page(approval, claims, request.fields["sig"])
+    logger.info("approval page shown", extra={"approvalId": link.claims.approval_id, "action": link.claims.action})
+    return approval_views.confirmation_page(approval, link.claims, link.signature)
 
 
 handle = approval_api.route("GET", confirmation, form=False)

@@ -17,9 +17,10 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
+from handlers.common import approval_links, approval_views, runtime
+from handlers.common.approval_links import InvalidLink, LinkClaims
 from handlers.common.approval_views import CONTENT_TYPE, HEADERS, NOT_FOUND, SERVER_ERROR, Page
 from handlers.common.aws import Clients
-from handlers.common import runtime
 from handlers.common.runtime import Container, Env, Handler, logger, metrics
 
 ApprovalRoute = Callable[["Request"], Page]
@@ -37,6 +38,30 @@ class Request:
     env: Env
     clients: Clients
     now: datetime
+
+
+@dataclass(frozen=True)
+class VerifiedLink:
+    """A link that is well formed, signed by the hub's key and not expired."""
+
+    claims: LinkClaims
+    signature: str  # as received, for the confirmation page's form
+
+
+def verified_link(request: Request) -> VerifiedLink | Page:
+    """The request's link if the hub signed it and it has not expired; otherwise the page that says why."""
+    try:
+        claims, mac = LinkClaims.parse(request.approval_id, request.fields)
+    except InvalidLink as problem:
+        logger.info("malformed approval link", extra={"reason": str(problem)})
+        return approval_views.BAD_REQUEST
+    if not approval_links.verify(request.clients.hub("kms"), request.env.approval_key_arn, claims, mac):
+        logger.warning("approval link with a bad signature", extra={"approvalId": claims.approval_id})
+        metrics.add_metric(name="ApprovalLinksRefused", unit=MetricUnit.Count, value=1)
+        return approval_views.INVALID_LINK
+    if claims.expires <= request.now.timestamp():
+        return approval_views.expired_page()
+    return VerifiedLink(claims, request.fields["sig"])
 
 
 def respond(page: Page) -> Response[str]:

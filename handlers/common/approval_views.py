@@ -78,7 +78,8 @@ def confirmation_page(approval: Mapping[str, Any], claims: LinkClaims, signature
     return Page(
         200,
         f"{verb} wave {approval['waveName']} of patch run {approval['runId']}?",
-        _plan_html(approval) + f"<p>This link was sent to <strong>{e(claims.recipient)}</strong>; the decision is recorded as theirs. "
+        _plan_html(approval)
+        + f"<p>This link was sent to <strong>{e(claims.recipient)}</strong>; the decision is recorded as theirs. "
         f"The link expires {e(when(claims.expires))}.</p><p>{e(consequence)}</p>"
         # A relative action: the page and the decision share the stage path, whatever the API's domain.
         f"<form method='post' action='./{e(claims.approval_id)}'>{hidden}"

@@ -18,9 +18,11 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-# Re-exported: the workflow writes wave records too, so the key lives with the shared conventions.
-from handlers.common.conventions import wave_sk as wave_sk
+from handlers.common import conventions
 from handlers.common.errors import RunAlreadyExists
+
+# The workflow writes wave records too, so this key lives with the shared conventions.
+wave_sk = conventions.wave_sk
 
 META = "META"
 _SERIALIZER = TypeSerializer()

@@ -18,7 +18,6 @@ import fastjsonschema
 
 from handlers.common.conventions import PATCH_TAG_KEY, wave_sk
 from handlers.common.errors import InvalidRunDocument
-
 from handlers.common.regions import KNOWN_REGIONS
 
 MAX_DOCUMENT_BYTES = 128 * 1024

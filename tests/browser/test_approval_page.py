@@ -42,7 +42,8 @@ def test_an_approver_confirms_in_the_browser_and_the_workflow_proceeds(
 
         page, second_tab = browsing.new_page(), browsing.new_page()
         opened = page.goto(link)
-        assert opened is not None and opened.status == 200
+        assert opened is not None
+        assert opened.status == 200
         second_tab.goto(link)  # the same link, opened twice (or forwarded to a colleague) before deciding
         body = page.inner_text("body")
         assert "Approve wave fleet of patch run browser-run?" in body

@@ -207,9 +207,11 @@ def test_request_keeps_the_token_server_side_and_emails_each_approver_their_own_
             assert link.fields["action"] == action
             assert link.fields["recipient"] == email["approver"]
             assert link.fields["expires"] == str(approval["linkExpiresAt"])
-        assert hub.token not in email["message"] and hub.token not in email["subject"]
+        assert hub.token not in email["message"]
+        assert hub.token not in email["subject"]
     wave_record = records.get_item(hub.clients.hub("dynamodb"), "runs", records.key(RUN_ID, "WAVE#01"))
-    assert wave_record is not None and wave_record["approval"]["status"] == "PENDING"
+    assert wave_record is not None
+    assert wave_record["approval"]["status"] == "PENDING"
     assert hub.token not in json.dumps(wave_record)
 
 
@@ -467,7 +469,8 @@ def test_a_decision_that_cannot_be_delivered_leaves_the_approval_open_to_try_aga
     response = approvals.confirm(hub.api, link)
     assert response["statusCode"] == 503
     approval = hub.approval(approval_id)
-    assert approval["status"] == "PENDING" and "decidedBy" not in approval
+    assert approval["status"] == "PENDING"
+    assert "decidedBy" not in approval
 
     monkeypatch.setattr(approval_decision, "_deliver", original)
     assert approvals.confirm(hub.api, link)["statusCode"] == 200

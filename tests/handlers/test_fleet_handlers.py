@@ -9,11 +9,9 @@ from typing import Any
 import pytest
 
 from generator.functions import FUNCTIONS
-from tests.support import approvals
-
-API_FUNCTIONS = {"ApprovalPage", "ApprovalDecision"}  # behind API Gateway: they answer with pages, never raise
 from handlers.common import records
 from handlers.common.errors import CommandDeadlineExceeded, InvalidEvent, SpokeAccessDenied
+from tests.support import approvals
 from tests.support.fleet import NEVER, OUTPUT_LIMIT, Behaviour
 from tests.support.rehearsal import EXTERNAL_ID, Rehearsal
 
@@ -220,6 +218,7 @@ def test_a_spoke_role_that_cannot_be_assumed_is_a_clear_error(hub: Rehearsal) ->
         hub.invoke("Discover", {**TARGET, "selector": SETTINGS["selector"]})
 
 
+API_FUNCTIONS = {"ApprovalPage", "ApprovalDecision"}  # behind API Gateway: they answer with pages, never raise
 WORKFLOW_FUNCTIONS = [spec.name for spec in FUNCTIONS if spec.name not in API_FUNCTIONS]
 
 

@@ -39,13 +39,13 @@ def serving(api: Api) -> Iterator[str]:
 class _Handler(BaseHTTPRequestHandler):
     api: Api
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         self._proxy("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._proxy("POST")
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request line would print link signatures into the test output."""
 
     def _proxy(self, method: str) -> None:

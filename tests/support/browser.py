@@ -59,7 +59,8 @@ def chromium() -> Iterator[Any]:
     if executable is None:
         _unavailable("no Chromium found")
     try:
-        from playwright.sync_api import sync_playwright
+        # Imported here: without Playwright the test skips (or fails in CI) with a message, not an import error.
+        from playwright.sync_api import sync_playwright  # noqa: PLC0415
     except ImportError:
         _unavailable("the playwright package is not installed")
     with sync_playwright() as playwright:

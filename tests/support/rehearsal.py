@@ -28,9 +28,9 @@ import pytest
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.retries.standard import ExponentialBackoff
-from moto.core.responses import EmptyResult
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.responses import EmptyResult
 from moto.sns.models import sns_backends
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSecondsPath

@@ -66,7 +66,8 @@ def test_an_approved_wave_is_patched_and_the_approver_is_in_the_run_record_and_r
         "Firefox/140",
     )
     wave_record = hub.item("approved-run", "WAVE#01")
-    assert wave_record is not None and wave_record["status"] == "COMPLETED"  # EvaluateWave kept the approval
+    assert wave_record is not None
+    assert wave_record["status"] == "COMPLETED"
     summary = json.loads(hub.s3_text("runs/approved-run/report/summary.json"))
     assert summary["waves"][0]["approval"] is None
     assert summary["waves"][1]["approval"]["status"] == "APPROVED"
@@ -96,7 +97,8 @@ def test_rejected_approval_halts_later_waves(hub: Rehearsal) -> None:
     assert record["approval"]["decidedBy"] == request["approver"]
     assert record["reason"].startswith(f"wave fleet rejected by {request['approver']} at ")
     meta = hub.item("rejected-run", "META")
-    assert meta is not None and (meta["status"], meta["outcome"]) == ("HALTED", 500)
+    assert meta is not None
+    assert (meta["status"], meta["outcome"]) == ("HALTED", 500)
     assert meta["reason"] == record["reason"]
     assert hub.item("rejected-run", "WAVE#02") is None
     (subject, message) = hub.notifications()[-1]
@@ -120,7 +122,8 @@ def test_an_approval_that_times_out_halts_the_run_and_its_links_stop_working(hub
     assert (record["status"], record["approval"]["status"]) == ("HALTED", "TIMED_OUT")
     assert record["reason"] == "wave fleet was not approved within 5 minutes"
     meta = hub.item("timed-out-run", "META")
-    assert meta is not None and meta["status"] == "HALTED"
+    assert meta is not None
+    assert meta["status"] == "HALTED"
     assert "not approved within 5 minutes" in hub.notifications()[-1][1]
 
     # Clicking the link afterwards (still before its own expiry here) cannot revive the wave.
