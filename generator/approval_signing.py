@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from awacs.aws import Action, Allow, ArnNotEquals, Condition, Deny, Principal, Statement
-from troposphere import GetAtt, Sub, Template
+from awacs.aws import Action, ArnNotEquals, Condition, Deny, Principal, Statement
+from troposphere import GetAtt, Template
 from troposphere.kms import Alias, Key
 
 from generator import naming
-from generator.iam import Grant, policy_document
+from generator.iam import Grant, account_administers_key, policy_document
 from generator.retention import retained
 
 REQUEST = "request"
@@ -39,6 +39,20 @@ class ApprovalSigningRefs:
         return Grant("VerifyApprovalLinks", (VERIFY_MAC,), (self.key_arn,))
 
 
+def _only(sid: str, action: Action, *purposes: str) -> Statement:
+    """Deny ``action`` on the key to every principal but the approval roles of ``purposes``."""
+    return Statement(
+        Sid=sid,
+        Effect=Deny,
+        Principal=Principal("AWS", "*"),
+        Action=[action],
+        Resource=["*"],
+        Condition=Condition(
+            ArnNotEquals("aws:PrincipalArn", [naming.hub_approval_role_arn(purpose) for purpose in purposes])
+        ),
+    )
+
+
 def add_approval_signing(template: Template) -> ApprovalSigningRefs:
     """The HMAC key and its alias."""
     # Retained like every key of the hub: a stack replacement must not invalidate links already sent.
@@ -51,36 +65,9 @@ def add_approval_signing(template: Template) -> ApprovalSigningRefs:
                 PendingWindowInDays=7,
                 KeyPolicy=policy_document(
                     [
-                        Statement(
-                            Sid="AccountAdministersKeyThroughIam",
-                            Effect=Allow,
-                            Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
-                            Action=[Action("kms", "*")],
-                            Resource=["*"],
-                        ),
-                        Statement(
-                            Sid="OnlyRequestApprovalSignsLinks",
-                            Effect=Deny,
-                            Principal=Principal("AWS", "*"),
-                            Action=[GENERATE_MAC],
-                            Resource=["*"],
-                            Condition=Condition(
-                                ArnNotEquals("aws:PrincipalArn", [naming.hub_approval_role_arn(REQUEST)])
-                            ),
-                        ),
-                        Statement(
-                            Sid="OnlyTheApprovalApiVerifiesLinks",
-                            Effect=Deny,
-                            Principal=Principal("AWS", "*"),
-                            Action=[VERIFY_MAC],
-                            Resource=["*"],
-                            Condition=Condition(
-                                ArnNotEquals(
-                                    "aws:PrincipalArn",
-                                    [naming.hub_approval_role_arn(PAGE), naming.hub_approval_role_arn(DECISION)],
-                                )
-                            ),
-                        ),
+                        account_administers_key(),
+                        _only("OnlyRequestApprovalSignsLinks", GENERATE_MAC, REQUEST),
+                        _only("OnlyTheApprovalApiVerifiesLinks", VERIFY_MAC, PAGE, DECISION),
                     ]
                 ),
             )

@@ -9,7 +9,7 @@ from troposphere import GetAtt, Ref, Sub, Template
 from troposphere.kms import Alias, Key
 
 from generator import naming
-from generator.iam import arn, policy_document_if
+from generator.iam import account_administers_key, arn, policy_document_if
 from generator.parameters import SHARES_INSTANCE_OUTPUT, HubParameters
 from generator.retention import retained
 
@@ -26,14 +26,7 @@ class EncryptionRefs:
 def add_encryption(template: Template, parameters: HubParameters) -> EncryptionRefs:
     """The hub key (rotated yearly, retained on delete) and its alias."""
     always = [
-        Statement(
-            # Without this statement IAM policies in the account could not grant use of the key.
-            Sid="AccountAdministersKeyThroughIam",
-            Effect=Allow,
-            Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
-            Action=[Action("kms", "*")],
-            Resource=["*"],
-        ),
+        account_administers_key(),
         Statement(
             Sid="CloudWatchLogsForThisAccountsLogGroups",
             Effect=Allow,

@@ -141,3 +141,14 @@ def service_trust(service: str, *, source_arn: Any | None = None, confine: bool 
         **extra,
     )
     return policy_document([statement])
+
+
+def account_administers_key() -> Statement:
+    """The key-policy statement without which no IAM policy in the account could grant use of a key."""
+    return Statement(
+        Sid="AccountAdministersKeyThroughIam",
+        Effect=Allow,
+        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
+        Action=[Action("kms", "*")],
+        Resource=["*"],
+    )

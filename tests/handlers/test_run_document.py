@@ -85,6 +85,14 @@ def test_defaults_come_from_the_schema() -> None:
     assert [w["targetCount"] for w in run["waves"]] == [1, 2]
 
 
+def test_a_required_approval_carries_its_timeout_in_seconds_and_each_wave_its_record_key() -> None:
+    approval = {"required": True, "timeoutMinutes": 90, "approvers": ["ops@example.com"]}
+    run = run_document.normalise(changed("waves.0.approval", approval), run_id="run-1", default_concurrency=CONCURRENCY)
+
+    assert run["waves"][0]["approval"] == {**approval, "timeoutSeconds": 5400}  # the callback task's TimeoutSecondsPath
+    assert [wave["recordKey"] for wave in run["waves"]] == ["WAVE#00", "WAVE#01"]
+
+
 def test_run_concurrency_overrides_the_hub_default() -> None:
     run = run_document.normalise(
         changed("concurrency", {"regions": 2}), run_id="run-1", default_concurrency=CONCURRENCY

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from handlers import approval_decision, approval_page
+from tests.support.rehearsal import FakeLambdaContext
 
 STAGE = "v1"
 _LINK = re.compile(r"^(Approve|Reject):\s+(\S+)$", re.MULTILINE)
@@ -94,7 +95,7 @@ class DirectApi:
 
     def invoke(self, spec_name: str, event: dict[str, Any]) -> dict[str, Any]:
         module = {"ApprovalPage": approval_page, "ApprovalDecision": approval_decision}[spec_name]
-        return dict(module.lambda_handler(event, _Context(spec_name)))
+        return dict(module.lambda_handler(event, FakeLambdaContext(spec_name)))
 
 
 def open_link(api: Api, link: Link, **identity: Any) -> dict[str, Any]:
@@ -106,15 +107,3 @@ def confirm(api: Api, link: Link, **identity: Any) -> dict[str, Any]:
     """POST the link's fields, as the confirmation page's button does."""
     event = api_event("POST", f"/approvals/{link.approval_id}", body=urlencode(link.fields), **identity)
     return api.invoke("ApprovalDecision", event)
-
-
-@dataclass(frozen=True)
-class _Context:
-    function_name: str
-    memory_limit_in_mb: int = 256
-    function_version: str = "$LATEST"
-    aws_request_id: str = "approval-test"
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:approval"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
