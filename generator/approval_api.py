@@ -2,9 +2,11 @@
 
 ``GET /approvals/{id}`` -> ApprovalPage (read-only confirmation page); ``POST /approvals/{id}`` -> ApprovalDecision.
 No authoriser: the signed link is the credential, and only the POST decides. The stage logs access without query
-strings or bodies (they carry link signatures), traces, throttles, never caches, and can sit behind a WAF web
-ACL. ``add_approval_endpoint`` comes before the functions (RequestApproval needs the URL), ``add_approval_api``
-after them.
+strings or bodies (they carry link signatures), throttles, never caches, and can sit behind a WAF web ACL. It is
+not traced: API Gateway's X-Ray segment records the request URL with its query string, which would put usable
+links in every sampled trace. The functions behind it are traced.
+
+``add_approval_endpoint`` comes before the functions (RequestApproval needs the URL), ``add_approval_api`` after.
 """
 
 from __future__ import annotations
@@ -131,15 +133,18 @@ def add_approval_api(
             )
         )
     )
+    # Retained: the region-wide API Gateway setting keeps pointing at this role after the stack is gone.
     logging_role = template.add_resource(
-        Role(
-            "ApiGatewayCloudWatchRole",
-            Condition=MANAGES_API_GATEWAY_LOGGING,
-            Description="Account-wide role API Gateway uses to write access logs.",
-            AssumeRolePolicyDocument=service_trust("apigateway.amazonaws.com", confine=False),
-            ManagedPolicyArns=[
-                Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
-            ],
+        retained(
+            Role(
+                "ApiGatewayCloudWatchRole",
+                Condition=MANAGES_API_GATEWAY_LOGGING,
+                Description="Account-wide role API Gateway uses to write access logs.",
+                AssumeRolePolicyDocument=service_trust("apigateway.amazonaws.com", confine=False),
+                ManagedPolicyArns=[
+                    Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+                ],
+            )
         )
     )
     account = template.add_resource(
@@ -156,7 +161,8 @@ def add_approval_api(
             StageName=STAGE,
             DeploymentId=Ref(deployment),
             Description="Approval links point here.",
-            TracingEnabled=True,
+            # Off on purpose (see the module docstring): a trace would hold the link's signature.
+            TracingEnabled=False,
             CacheClusterEnabled=False,
             AccessLogSetting=AccessLogSetting(
                 DestinationArn=GetAtt(access_log, "Arn"),

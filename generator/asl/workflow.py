@@ -31,11 +31,11 @@ from generator.asl.tasks import (
     lambda_invoke,
     lambda_invoke_wait_for_token,
 )
-from handlers.common import errors
+from handlers.common import conventions, errors
 from handlers.common.fleet import PATCH, SNAPSHOT
 
-# Long enough for approvals that wait over a weekend; a run that outlives it is stopped by Step Functions.
-RUN_TIMEOUT_SECONDS = 7 * 24 * 3600
+# The run document keeps approval waits to half of it (handlers.common.conventions).
+RUN_TIMEOUT_SECONDS = conventions.RUN_TIMEOUT_SECONDS
 
 # TransientAwsError: throttling that outlasted the SDK's own retries. Back off for minutes, not seconds.
 TRANSIENT_AWS_RETRY = Retry(

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
+
+from handlers.common import run_document
 
 APPROVE = "approve"
 REJECT = "reject"
@@ -24,13 +27,19 @@ MAC_ALGORITHM = "HMAC_SHA_256"
 # Versioned domain separation: a MAC made for anything else with this key can never pass as a link's.
 _CONTEXT = "patch-orchestrator/approval-link/v1"
 _ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
-_RECIPIENT = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 _SIGNATURE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # 32 bytes, unpadded base64url
 _EPOCH = re.compile(r"^[0-9]{10}$")
 
 
 class InvalidLink(ValueError):
     """The request does not carry a well-formed link (the message says which part, never its value)."""
+
+
+@functools.cache
+def _recipient_rule() -> tuple[re.Pattern[str], int]:
+    """The run document's rule for an approver address: every approver a run accepts can be signed for."""
+    items = run_document.schema()["definitions"]["approval"]["properties"]["approvers"]["items"]
+    return re.compile(items["pattern"]), int(items["maxLength"])
 
 
 def new_approval_id() -> str:
@@ -54,7 +63,8 @@ class LinkClaims:
             raise InvalidLink("action must be approve or reject")
         if not _EPOCH.match(str(self.expires)):
             raise InvalidLink("expires is malformed")
-        if not _RECIPIENT.match(self.recipient):
+        pattern, length = _recipient_rule()
+        if len(self.recipient) > length or not pattern.match(self.recipient):
             raise InvalidLink("recipient is malformed")
 
     def message(self) -> bytes:

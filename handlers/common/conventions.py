@@ -25,6 +25,11 @@ HUB_FLEET_ROLE_NAME = "{prefix}-fleet-{purpose}-{region}"
 # verify approval links. Longest: 30 + 10 + 8 (purpose) + 1 + 14 = 63 characters.
 HUB_APPROVAL_ROLE_NAME = "{prefix}-approval-{purpose}-{region}"
 
+# A run's execution stops after this long (Step Functions' TimeoutSeconds). Approvals may wait at most half of it
+# in total, so a run whose approvers take their full time still has a week to patch, record and report.
+RUN_TIMEOUT_SECONDS = 14 * 24 * 3600
+MAX_TOTAL_APPROVAL_MINUTES = RUN_TIMEOUT_SECONDS // 60 // 2
+
 # The command document the spoke owns for pre-patch snapshots (fixed content; no arbitrary shell).
 SNAPSHOT_DOCUMENT_NAME = "{prefix}-PrePatchSnapshot"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import fastjsonschema
 
-from handlers.common.conventions import PATCH_TAG_KEY, wave_sk
+from handlers.common.conventions import MAX_TOTAL_APPROVAL_MINUTES, PATCH_TAG_KEY, RUN_TIMEOUT_SECONDS, wave_sk
 from handlers.common.errors import InvalidRunDocument
 from handlers.common.regions import KNOWN_REGIONS
 
@@ -155,10 +155,26 @@ def _check_rules(document: Mapping[str, Any], run_id: str) -> None:
                             f"{here}: account {account} in {region} is already targeted by {targeted[account, region]}"
                         )
                     targeted[account, region] = here
+    _check_approval_waits(document["waves"])
     if len(targeted) > MAX_TARGETS_PER_RUN:
         raise InvalidRunDocument(
             f"waves: {len(targeted)} account-region targets is over the {MAX_TARGETS_PER_RUN} limit"
         )
+
+
+def _check_approval_waits(waves: list[Mapping[str, Any]]) -> None:
+    """Approvals together may wait at most half the run's timeout: the rest is for patching and reporting."""
+    minutes = 0
+    for index, wave in enumerate(waves):
+        approval = wave.get("approval", {})
+        if approval.get("required"):
+            minutes += approval["timeoutMinutes"]
+            if minutes > MAX_TOTAL_APPROVAL_MINUTES:
+                raise InvalidRunDocument(
+                    f"waves[{index}].approval.timeoutMinutes: the run's approvals would wait up to {minutes} minutes "
+                    f"in all, over the {MAX_TOTAL_APPROVAL_MINUTES}-minute limit (half the run's "
+                    f"{RUN_TIMEOUT_SECONDS // 86400}-day timeout)"
+                )
 
 
 def _describe(error: fastjsonschema.JsonSchemaValueException) -> str:

@@ -93,6 +93,16 @@ def test_a_required_approval_carries_its_timeout_in_seconds_and_each_wave_its_re
     assert [wave["recordKey"] for wave in run["waves"]] == ["WAVE#00", "WAVE#01"]
 
 
+def test_approvals_may_not_wait_longer_in_all_than_half_the_run() -> None:
+    one_week = {"required": True, "timeoutMinutes": 10080, "approvers": ["ops@example.com"]}
+    assert run_document.normalise(changed("waves.0.approval", one_week), run_id="r", default_concurrency=CONCURRENCY)
+
+    both = changed("waves.1.approval", {**one_week, "timeoutMinutes": 5})
+    both["waves"][0]["approval"] = one_week
+    with pytest.raises(InvalidRunDocument, match=r"^waves\[1\]\.approval\.timeoutMinutes: .* 10085 minutes in all"):
+        run_document.normalise(both, run_id="r", default_concurrency=CONCURRENCY)
+
+
 def test_run_concurrency_overrides_the_hub_default() -> None:
     run = run_document.normalise(
         changed("concurrency", {"regions": 2}), run_id="run-1", default_concurrency=CONCURRENCY
