@@ -7,9 +7,15 @@
 3. Approve: ``SendTaskSuccess`` with the decision as output. Reject: ``SendTaskFailure`` with error
    ``ApprovalRejected`` and the decision (JSON) as cause. The workflow records either in the run.
 
-If the workflow no longer waits (the approval timed out, the run was stopped), the approval ends UNDELIVERED and
-the page says the link expired. If delivery fails for another reason, the approval goes back to PENDING so the
-approver can try again; nothing is half-decided. Only this function's role may call ``states:SendTask*``.
+Delivery is one attempt with a short timeout (an SDK retry after a lost answer would look like "not waiting").
+- Delivered: ``delivered`` is set and the task token removed.
+- The workflow no longer waits (timed out, stopped) on the first attempt: the approval ends UNDELIVERED; the link
+  answers "expired".
+- Throttled (Step Functions refused the call, so nothing arrived): the approval reopens, the link works again.
+- Anything else (a timeout, a dropped connection, a crash of this function): whether the workflow heard is
+  unknown. The decision stays recorded with its token, and the same approver's same link sends it again; a
+  workflow that already heard it answers "not waiting", which is then reported as such, not as "not applied".
+Only this function's role may call ``states:SendTask*``.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from handlers.common import approval_api, approval_views, approvals, records
 from handlers.common.approval_api import Request
@@ -28,65 +34,66 @@ from handlers.common.approval_views import Page
 from handlers.common.errors import ApprovalRejected
 from handlers.common.runtime import logger, metrics
 
-# The workflow no longer waits for this token: it timed out, or the execution ended.
+# The workflow no longer waits for this token: it timed out, the execution ended, or it already has the answer.
 NOT_WAITING = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+# Step Functions refused the call before processing it: nothing reached the workflow.
+REFUSED_UNPROCESSED = frozenset({"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
 
 
 def decide(request: Request) -> Page:
     link = approval_api.verified_link(request)
     if isinstance(link, Page):
         return link
-    claims, env, now = link.claims, request.env, request.now
+    claims, env = link.claims, request.env
     dynamodb = request.clients.hub("dynamodb")
     decision = approvals.APPROVED if claims.action == APPROVE else approvals.REJECTED
     try:
-        approval = records.from_item(
-            dynamodb.update_item(
-                TableName=env.table_name,
-                Key=approvals.key(claims.approval_id),
-                UpdateExpression="SET #status = :decided, decision = :decision, decidedBy = :by, decidedAt = :at, "
-                "sourceIp = :ip, userAgent = :agent",
-                # The recipient check is belt and braces: links are only ever signed for the wave's approvers.
-                ConditionExpression="#status = :pending AND linkExpiresAt > :now AND contains(approvers, :by)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=records.to_item(
-                    {
-                        ":decided": approvals.DECIDED,
-                        ":pending": approvals.PENDING,
-                        ":decision": decision,
-                        ":by": claims.recipient,
-                        ":at": records.iso(now),
-                        ":ip": request.source_ip,
-                        ":agent": request.user_agent[: approvals.USER_AGENT_LENGTH],
-                        ":now": int(now.timestamp()),
-                    }
-                ),
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        )
+        approval = _claim(dynamodb, env.table_name, request, claims, decision)
+        first_attempt = True
     except dynamodb.exceptions.ConditionalCheckFailedException:
-        return _not_decidable(dynamodb, env.table_name, claims, now)
-
-    outcome = approvals.decision_record(
-        approval, decision=decision, recipient=claims.recipient, source_ip=request.source_ip,
-        user_agent=request.user_agent, now=now,
-    )  # fmt: skip
+        recorded = approvals.get(dynamodb, env.table_name, claims.approval_id)
+        if recorded is None or not approvals.awaits_delivery(recorded, claims.recipient, decision):
+            return _not_decidable(recorded, claims, request.now)
+        approval, first_attempt = recorded, False  # an earlier attempt may or may not have reached the workflow
+    outcome = approvals.decision_record(approval)
     log = {"approvalId": claims.approval_id, "decision": decision, "runId": approval["runId"]}
     try:
-        _deliver(request.clients.hub("stepfunctions"), approval["taskToken"], outcome)
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in NOT_WAITING:
-            _settle(dynamodb, env.table_name, claims.approval_id, approvals.UNDELIVERED, reason=code)
-            logger.warning("decision not delivered: the workflow no longer waits", extra={**log, "error": code})
-            return approval_views.expired_page(undelivered=True)
-        _reopen(dynamodb, env.table_name, claims.approval_id)
-        logger.error("decision not delivered; approval reopened", extra={**log, "error": code})
-        return approval_views.NOT_DELIVERED
-    _settle(dynamodb, env.table_name, claims.approval_id, approvals.DECIDED, reason="")
+        _deliver(request.clients.hub("stepfunctions", retries=False), approval["taskToken"], outcome)
+    except (ClientError, BotoCoreError) as error:
+        return _undelivered(dynamodb, env.table_name, claims.approval_id, error, first_attempt=first_attempt, log=log)
+    _settle(dynamodb, env.table_name, claims.approval_id, approvals.DECIDED, delivered=True, reason="")
     logger.info("approval decided", extra=log)
     metrics.add_metric(name=f"Approvals{decision.title()}", unit=MetricUnit.Count, value=1)
     return approval_views.decided_page({**approval, **outcome}, just_now=True)
+
+
+def _claim(dynamodb: Any, table: str, request: Request, claims: LinkClaims, decision: str) -> dict[str, Any]:
+    """PENDING -> DECIDED, once, recording who decided, from where and when."""
+    return records.from_item(
+        dynamodb.update_item(
+            TableName=table,
+            Key=approvals.key(claims.approval_id),
+            UpdateExpression="SET #status = :decided, decision = :decision, decidedBy = :by, decidedAt = :at, "
+            "sourceIp = :ip, userAgent = :agent, delivered = :false",
+            # The recipient check is belt and braces: links are only ever signed for the wave's approvers.
+            ConditionExpression="#status = :pending AND linkExpiresAt > :now AND contains(approvers, :by)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=records.to_item(
+                {
+                    ":decided": approvals.DECIDED,
+                    ":pending": approvals.PENDING,
+                    ":decision": decision,
+                    ":by": claims.recipient,
+                    ":at": records.iso(request.now),
+                    ":ip": request.source_ip,
+                    ":agent": request.user_agent[: approvals.USER_AGENT_LENGTH],
+                    ":now": int(request.now.timestamp()),
+                    ":false": False,
+                }
+            ),
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+    )
 
 
 def _deliver(stepfunctions: Any, task_token: str, outcome: dict[str, Any]) -> None:
@@ -98,9 +105,31 @@ def _deliver(stepfunctions: Any, task_token: str, outcome: dict[str, Any]) -> No
         )
 
 
-def _not_decidable(dynamodb: Any, table: str, claims: LinkClaims, now: datetime) -> Page:
+def _undelivered(
+    dynamodb: Any, table: str, approval_id: str, error: Exception, *, first_attempt: bool, log: dict[str, Any]
+) -> Page:
+    code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else type(error).__name__
+    log = {**log, "error": code}
+    if code in NOT_WAITING:
+        if first_attempt:
+            _settle(dynamodb, table, approval_id, approvals.UNDELIVERED, delivered=False, reason=code)
+            logger.warning("decision not delivered: the workflow no longer waits", extra=log)
+            return approval_views.expired_page(undelivered=True)
+        # After an unconfirmed attempt: the workflow may have heard it then, or timed out since.
+        _settle(dynamodb, table, approval_id, approvals.DECIDED, delivered=None, reason=code)
+        logger.warning("workflow no longer waits after an unconfirmed delivery", extra=log)
+        return approval_views.NO_LONGER_WAITING
+    if code in REFUSED_UNPROCESSED and first_attempt:
+        _reopen(dynamodb, table, approval_id)
+        logger.error("decision not delivered; approval reopened", extra=log)
+        return approval_views.NOT_DELIVERED
+    logger.error("decision recorded; delivery unconfirmed", extra=log)
+    metrics.add_metric(name="ApprovalDeliveriesUnconfirmed", unit=MetricUnit.Count, value=1)
+    return approval_views.DELIVERY_UNCONFIRMED
+
+
+def _not_decidable(approval: dict[str, Any] | None, claims: LinkClaims, now: datetime) -> Page:
     """Why the conditional update decided nothing: unknown, already decided, expired, or not an approver."""
-    approval = approvals.get(dynamodb, table, claims.approval_id)
     if approval is None:
         return approval_views.UNKNOWN_APPROVAL
     if approval["status"] == approvals.DECIDED:
@@ -114,23 +143,23 @@ def _not_decidable(dynamodb: Any, table: str, claims: LinkClaims, now: datetime)
     return approval_views.INVALID_LINK
 
 
-def _settle(dynamodb: Any, table: str, approval_id: str, status: str, *, reason: str) -> None:
-    """The decision's last state; the task token is dropped: it has done its one job."""
+def _settle(dynamodb: Any, table: str, approval_id: str, status: str, *, delivered: bool | None, reason: str) -> None:
+    """The decision's last state (``delivered`` None: unknown); the task token is dropped: its job is over."""
     dynamodb.update_item(
         TableName=table,
         Key=approvals.key(approval_id),
-        UpdateExpression="SET #status = :status, deliveryError = :reason REMOVE taskToken",
+        UpdateExpression="SET #status = :status, delivered = :delivered, deliveryError = :reason REMOVE taskToken",
         ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues=records.to_item({":status": status, ":reason": reason}),
+        ExpressionAttributeValues=records.to_item({":status": status, ":delivered": delivered, ":reason": reason}),
     )
 
 
 def _reopen(dynamodb: Any, table: str, approval_id: str) -> None:
-    """Undo the claim so the same link can decide again once delivery works."""
+    """Undo the claim (nothing reached the workflow) so the link can decide again."""
     dynamodb.update_item(
         TableName=table,
         Key=approvals.key(approval_id),
-        UpdateExpression="SET #status = :pending REMOVE decision, decidedBy, decidedAt, sourceIp, userAgent",
+        UpdateExpression="SET #status = :pending REMOVE decision, decidedBy, decidedAt, sourceIp, userAgent, delivered",
         ConditionExpression="#status = :decided",
         ExpressionAttributeNames={"#status": "status"},
         ExpressionAttributeValues=records.to_item({":pending": approvals.PENDING, ":decided": approvals.DECIDED}),

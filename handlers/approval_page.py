@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from handlers.common import approval_api, approval_views, approvals
 from handlers.common.approval_api import Request
+from handlers.common.approval_links import APPROVE
 from handlers.common.approval_views import Page
 from handlers.common.runtime import logger
 
@@ -20,6 +21,9 @@ def confirmation(request: Request) -> Page:
     approval = approvals.get(request.clients.hub("dynamodb"), request.env.table_name, link.claims.approval_id)
     if approval is None:
         return approval_views.UNKNOWN_APPROVAL
+    decision = approvals.APPROVED if link.claims.action == APPROVE else approvals.REJECTED
+    if approvals.awaits_delivery(approval, link.claims.recipient, decision):
+        return approval_views.confirmation_page(approval, link.claims, link.signature, resend=True)
     if approval["status"] == approvals.DECIDED:
         return approval_views.decided_page(approval, just_now=False)
     if approval["status"] != approvals.PENDING:

@@ -57,15 +57,25 @@ def when(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def confirmation_page(approval: Mapping[str, Any], claims: LinkClaims, signature: str) -> Page:
-    """The page an emailed link opens. It changes nothing: only its button (a POST) records the decision."""
+def confirmation_page(approval: Mapping[str, Any], claims: LinkClaims, signature: str, *, resend: bool = False) -> Page:
+    """The page an emailed link opens. It changes nothing: only its button (a POST) records the decision.
+
+    ``resend``: the decision is recorded but the workflow has not confirmed it; the button sends it again."""
     e = html.escape
     verb = "Approve" if claims.action == APPROVE else "Reject"
+    title = f"{verb} wave {approval['waveName']} of patch run {approval['runId']}?"
+    button = f"{verb} wave {approval['waveName']}"
     consequence = (
         "The wave's targets will be patched as soon as you confirm."
         if claims.action == APPROVE
         else "The run will stop before this wave; no later wave will run."
     )
+    if resend:
+        title = f"Send your decision on wave {approval['waveName']} of patch run {approval['runId']} again?"
+        button = f"Send again: {verb.lower()} wave {approval['waveName']}"
+        consequence = (
+            "Your decision is recorded, but the workflow has not confirmed it. Sending it again cannot record it twice."
+        )
     hidden = "".join(
         f"<input type='hidden' name='{name}' value='{e(str(value))}'>"
         for name, value in (
@@ -77,14 +87,14 @@ def confirmation_page(approval: Mapping[str, Any], claims: LinkClaims, signature
     )
     return Page(
         200,
-        f"{verb} wave {approval['waveName']} of patch run {approval['runId']}?",
+        title,
         _plan_html(approval)
         + f"<p>This link was sent to <strong>{e(claims.recipient)}</strong>; the decision is recorded as theirs. "
         f"The link expires {e(when(claims.expires))}.</p><p>{e(consequence)}</p>"
         # A relative action: the page and the decision share the stage path, whatever the API's domain.
         f"<form method='post' action='./{e(claims.approval_id)}'>{hidden}"
-        f"<button type='submit' class='{e(claims.action)}' id='confirm'>{verb} wave {e(approval['waveName'])}"
-        "</button></form><p class='note'>Opening this page recorded nothing. Close it to decide later.</p>",
+        f"<button type='submit' class='{e(claims.action)}' id='confirm'>{e(button)}</button></form>"
+        "<p class='note'>Opening this page recorded nothing. Close it to decide later.</p>",
     )
 
 
@@ -145,6 +155,18 @@ NOT_DELIVERED = Page(
     503,
     "The decision could not be delivered",
     "<p>Nothing was recorded and the wave is still waiting. Please try again in a minute.</p>",
+)
+DELIVERY_UNCONFIRMED = Page(
+    503,
+    "Your decision is recorded, but not yet confirmed",
+    "<p>The workflow did not confirm that it received your decision. Open your link again in a minute and "
+    "confirm once more: the decision will not be recorded twice, only sent again.</p>",
+)
+NO_LONGER_WAITING = Page(
+    409,
+    "The workflow is no longer waiting for this decision",
+    "<p>Your decision is recorded. If an earlier confirmation reached the workflow, it acted on it; otherwise the "
+    "approval timed out and the run stopped before this wave. The run's record shows which.</p>",
 )
 SERVER_ERROR = Page(500, "Something went wrong", "<p>Nothing was recorded. Please try again later.</p>")
 NOT_FOUND = Page(404, "Not found", "<p>There is nothing here.</p>")

@@ -2,15 +2,17 @@
 
 ``APPROVAL#<id>`` / ``META`` holds the task token (which never leaves the hub), the run and wave, what the wave
 will patch (for the confirmation page), the link expiry and, once decided, the decision and who made it from
-where. It moves PENDING -> DECIDED exactly once (a conditional update); a decision the workflow no longer waits
-for ends UNDELIVERED. The run's ``WAVE#<nn>`` item carries the approval's status for the run record and report.
+where. It moves PENDING -> DECIDED exactly once (a conditional update). ``delivered`` then says whether the
+workflow heard it: true (token removed), false (not yet confirmed: the same approver's link sends it again), or
+null (unknown: the workflow stopped waiting after an unconfirmed attempt). A first attempt that finds the
+workflow no longer waiting ends UNDELIVERED. The run's ``WAVE#<nn>`` item carries the approval's status for the
+run record and report.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from handlers.common import records
@@ -72,15 +74,23 @@ def plan(wave: Mapping[str, Any], settings: Mapping[str, Any], previous: Sequenc
     }
 
 
-def decision_record(
-    approval: Mapping[str, Any], *, decision: str, recipient: str, source_ip: str, user_agent: str, now: datetime
-) -> dict[str, Any]:
-    """The decision as the workflow receives it and the run record keeps it."""
+def awaits_delivery(approval: Mapping[str, Any] | None, recipient: str, decision: str) -> bool:
+    """``recipient``'s ``decision`` is recorded (DECIDED, token kept) but not known to have reached the workflow."""
+    return bool(
+        approval
+        and approval["status"] == DECIDED
+        and approval.get("delivered") is False
+        and (approval.get("decidedBy"), approval.get("decision")) == (recipient, decision)
+    )
+
+
+def decision_record(approval: Mapping[str, Any]) -> dict[str, Any]:
+    """The recorded decision as the workflow receives it (and the run record keeps it)."""
     return {
         "approvalId": approval["approvalId"],
-        "decision": decision,
-        "decidedBy": recipient,
-        "decidedAt": records.iso(now),
-        "sourceIp": source_ip,
-        "userAgent": user_agent[:USER_AGENT_LENGTH],
+        "decision": approval["decision"],
+        "decidedBy": approval["decidedBy"],
+        "decidedAt": approval["decidedAt"],
+        "sourceIp": approval["sourceIp"],
+        "userAgent": approval["userAgent"],
     }

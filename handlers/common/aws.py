@@ -25,6 +25,9 @@ from handlers.common.errors import SpokeAccessDenied, TransientAwsError
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=5, read_timeout=30)
 # For calls that must not be repeated blindly (SendCommand): one attempt, failures go back to the caller.
 SINGLE_ATTEMPT_CONFIG = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
+# The same for hub calls made while a person waits for an answer (SendTaskSuccess/Failure behind the approval API,
+# whose functions have seconds, not minutes).
+SINGLE_QUICK_ATTEMPT_CONFIG = Config(retries={"total_max_attempts": 1}, connect_timeout=3, read_timeout=5)
 RENEW_BEFORE = timedelta(minutes=10)
 THROTTLING_CODES = frozenset(
     {
@@ -90,14 +93,16 @@ class Clients:
         self._assumed: dict[tuple[str, str, str], _Assumed] = {}
         self._spoke_clients: dict[tuple[str, str, str, str], tuple[datetime, Any]] = {}
 
-    def hub(self, service: str) -> Any:
-        """A client for ``service`` in the hub account and region."""
+    def hub(self, service: str, *, retries: bool = True) -> Any:
+        """A client for ``service`` in the hub account and region.
+
+        ``retries=False``: one quick attempt per call, for operations that are not idempotent."""
+        key = service if retries else f"{service}/single-attempt"
         with self._lock:
-            if service not in self._hub_clients:
-                self._hub_clients[service] = self._boto().client(
-                    service, region_name=self._hub_region, config=RETRY_CONFIG
-                )
-            return self._hub_clients[service]
+            if key not in self._hub_clients:
+                config = RETRY_CONFIG if retries else SINGLE_QUICK_ATTEMPT_CONFIG
+                self._hub_clients[key] = self._boto().client(service, region_name=self._hub_region, config=config)
+            return self._hub_clients[key]
 
     def spoke(self, service: str, *, account_id: str, region: str, run_id: str, retries: bool = True) -> Any:
         """A client for ``service`` acting as the spoke role of ``account_id`` in ``region``.

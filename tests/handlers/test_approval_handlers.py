@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from moto import mock_aws
 from moto.sns.models import sns_backends
 
@@ -475,6 +476,63 @@ def test_a_decision_that_cannot_be_delivered_leaves_the_approval_open_to_try_aga
     monkeypatch.setattr(approval_decision, "_deliver", original)
     assert approvals.confirm(hub.api, link)["statusCode"] == 200
     assert hub.settled_execution()["status"] == "SUCCEEDED"
+
+
+def test_an_unconfirmed_delivery_keeps_the_decision_and_the_same_link_sends_it_again(
+    hub: Approvals, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    approval_id = hub.request()["approvalId"]
+    link = hub.links()["approve"]
+    original = approval_decision._deliver
+
+    def timed_out(stepfunctions: Any, task_token: str, outcome: dict[str, Any]) -> None:
+        raise ReadTimeoutError(endpoint_url="https://states.eu-west-1.amazonaws.com")
+
+    monkeypatch.setattr(approval_decision, "_deliver", timed_out)
+    response = approvals.confirm(hub.api, link, source_ip="198.51.100.20")
+    assert response["statusCode"] == 503
+    assert "recorded, but not yet confirmed" in page_text(response)
+    approval = hub.approval(approval_id)
+    assert (approval["status"], approval["delivered"], approval["decidedBy"]) == ("DECIDED", False, APPROVERS[0])
+    assert hub.execution()["status"] == "RUNNING"
+    # Nobody else can decide meanwhile; the approver's own link offers to send the decision again.
+    assert approvals.confirm(hub.api, hub.links(APPROVERS[1])["reject"])["statusCode"] == 409
+    page = approvals.open_link(hub.api, link)
+    assert page["statusCode"] == 200
+    assert "Send again: approve wave fleet" in page_text(page)
+
+    monkeypatch.setattr(approval_decision, "_deliver", original)
+    again = approvals.confirm(hub.api, link, source_ip="192.0.2.99")
+    assert again["statusCode"] == 200
+    execution = hub.settled_execution()
+    assert execution["status"] == "SUCCEEDED"
+    assert json.loads(execution["output"])["sourceIp"] == "198.51.100.20"  # the decision as first recorded
+    assert hub.approval(approval_id)["delivered"] is True
+
+
+def test_a_delivery_that_arrived_unconfirmed_is_not_reported_as_not_applied(
+    hub: Approvals, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    approval_id = hub.request()["approvalId"]
+    link = hub.links()["approve"]
+    original = approval_decision._deliver
+
+    def arrived_but_answer_lost(stepfunctions: Any, task_token: str, outcome: dict[str, Any]) -> None:
+        original(stepfunctions, task_token, outcome)
+        raise EndpointConnectionError(endpoint_url="https://states.eu-west-1.amazonaws.com")
+
+    monkeypatch.setattr(approval_decision, "_deliver", arrived_but_answer_lost)
+    assert approvals.confirm(hub.api, link)["statusCode"] == 503
+    assert hub.settled_execution()["status"] == "SUCCEEDED"
+
+    monkeypatch.setattr(approval_decision, "_deliver", original)
+    again = approvals.confirm(hub.api, link)
+
+    assert again["statusCode"] == 409
+    assert "If an earlier confirmation reached the workflow, it acted on it" in page_text(again)
+    approval = hub.approval(approval_id)
+    assert approval["delivered"] is None
+    assert "taskToken" not in approval
 
 
 # What must never be written down
