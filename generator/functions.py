@@ -112,7 +112,13 @@ def _notify(hub: HubResources) -> tuple[Grant, ...]:
 
 def _ask_approvers(hub: HubResources) -> tuple[Grant, ...]:
     return (
-        Grant("PublishApprovalRequests", (Action("sns", "Publish"),), (hub.messaging.approval_topic_arn,)),
+        Grant(
+            "PublishApprovalRequests",
+            (Action("sns", "ListSubscriptionsByTopic"), Action("sns", "Publish")),
+            (hub.messaging.approval_topic_arn,),
+        ),
+        # Who reads the approvals topic (each subscription's filter); no resource-level permissions.
+        Grant("ReadApprovalSubscriptions", (Action("sns", "GetSubscriptionAttributes"),), ("*",)),
         _sns_key(hub),
         hub.approval_signing.sign_grant(),
     )

@@ -3,9 +3,11 @@
 Event: ``{"runId", "wave": <normalised wave>, "settings": <run settings>, "taskToken"}``. Stores the task token
 under a fresh random approval id (it never leaves the hub), marks the wave's approval PENDING in the run record,
 and publishes one message per approver to the approvals topic (message attribute ``approver``, so each email
-subscription's filter policy delivers only that person's links). Each message holds an approve and a reject link
-signed with the hub's KMS HMAC key over (id, action, expiry, recipient); links expire when the wave's approval
-times out. A retried invocation for the same task token reuses its approval instead of opening a second one.
+subscription's filter policy delivers only that person's links). Links go only to approvers with such a
+subscription, and not at all while any other subscription could read them (``approval_channel``). Each message
+holds an approve and a reject link signed with the hub's KMS HMAC key over (id, action, expiry, recipient);
+links expire when the wave's approval times out. A retried invocation for the same task token reuses its
+approval instead of opening a second one.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from handlers.common import approval_links, approval_views, approvals, records
+from handlers.common import approval_channel, approval_links, approval_views, approvals, records
 from handlers.common.approval_links import APPROVE, REJECT, LinkClaims
 from handlers.common.aws import Clients
 from handlers.common.events import field
@@ -32,7 +34,10 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
     timeout_seconds = field(event, "wave.approval.timeoutSeconds", int)
     if not (env.approval_topic_arn and env.approval_key_arn and env.approval_api_url):
         raise RuntimeError("APPROVAL_TOPIC_ARN, APPROVAL_KEY_ARN and APPROVAL_API_URL must all be set")
-    dynamodb = clients.hub("dynamodb")
+    kms, sns, dynamodb = clients.hub("kms"), clients.hub("sns"), clients.hub("dynamodb")
+    # Before anything is stored: links go only to approvers whose subscription nobody else reads.
+    channel = approval_channel.recipients(sns, env.approval_topic_arn, approvers)
+    reachable = list(channel.reachable)
     digest = approvals.token_digest(task_token)
 
     waves = list(records.query_prefix(dynamodb, env.table_name, run_id, "WAVE#"))
@@ -56,7 +61,7 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
         "status": approvals.PENDING,
         "taskToken": task_token,
         "tokenDigest": digest,
-        "approvers": approvers,
+        "approvers": reachable,
         "requestedAt": requested_at,
         "linkExpiresAt": link_expires,
         "plan": approvals.plan(wave, settings, earlier),
@@ -83,7 +88,8 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
                 "status": approvals.PENDING,
                 "approvalId": approval_id,
                 "tokenDigest": digest,
-                "approvers": approvers,
+                "approvers": reachable,
+                "unreachableApprovers": channel.unreachable,
                 "requestedAt": requested_at,
                 "expires": link_expires,
                 "expiresAt": records.iso(datetime.fromtimestamp(link_expires, now.tzinfo)),
@@ -93,8 +99,7 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
             "expiresAt": records.expires_at(now, env.retention_days),
         },
     )
-    kms, sns = clients.hub("kms"), clients.hub("sns")
-    for recipient in approvers:
+    for recipient, attribute in channel.reachable.items():
         urls = {}
         for action in (APPROVE, REJECT):
             claims = LinkClaims(approval_id, action, link_expires, recipient)
@@ -108,11 +113,16 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
             TopicArn=env.approval_topic_arn,
             Subject=subject,
             Message=body,
-            MessageAttributes={"approver": {"DataType": "String", "StringValue": recipient}},
+            # The exact value the recipient's filter policy matches (addresses are compared without case).
+            MessageAttributes={"approver": {"DataType": "String", "StringValue": attribute}},
+        )
+    if channel.unreachable:
+        logger.warning(
+            "approvers without a filtered subscription get no links", extra={"count": len(channel.unreachable)}
         )
     logger.info(
         "approval requested",
-        extra={"approvalId": approval_id, "wave": wave["name"], "approvers": len(approvers), "expires": link_expires},
+        extra={"approvalId": approval_id, "wave": wave["name"], "approvers": len(reachable), "expires": link_expires},
     )
     metrics.add_metric(name="ApprovalsRequested", unit=MetricUnit.Count, value=1)
     return {"approvalId": approval_id, "requested": True}

@@ -61,6 +61,10 @@ class TargetsUnrecorded(OrchestratorError):
     """Some targets of a wave have no record; the wave cannot be judged, so later waves must not start."""
 
 
+class ApprovalChannelUnsafe(OrchestratorError):
+    """Approval links could reach someone other than the approver they name, or no approver at all: none is sent."""
+
+
 class ApprovalRejected(OrchestratorError):
     """An approver rejected the wave (sent by ApprovalDecision as the task's failure); later waves must not start."""
 
@@ -82,6 +86,7 @@ ALL_ERRORS = (
     CommandDeadlineExceeded,
     FailureBudgetExceeded,
     TargetsUnrecorded,
+    ApprovalChannelUnsafe,
     ApprovalRejected,
     ApprovalTimedOut,
 )

@@ -28,11 +28,12 @@ from handlers import approval_decision, request_approval
 from handlers.common import approval_links, records, runtime
 from handlers.common.approval_links import LinkClaims
 from handlers.common.aws import Clients
+from handlers.common.errors import ApprovalChannelUnsafe
 from handlers.common.runtime import Env
 from tests.support import approvals
 from tests.support.approvals import DirectApi, Link
 from tests.support.cfn import generated_template
-from tests.support.rehearsal import EXECUTING_BACKENDS, HUB_ACCOUNT, HUB_REGION, FakeLambdaContext
+from tests.support.rehearsal import EXECUTING_BACKENDS, HUB_ACCOUNT, HUB_REGION, FakeLambdaContext, subscribe_approver
 
 NOW = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
 RUN_ID = "2026-12-patch-tuesday"
@@ -170,6 +171,8 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Approvals]:
         env = Env.from_environ(environment)
         clients = runtime.make_clients(env)
         monkeypatch.setattr(runtime, "utcnow", lambda: NOW + timedelta(minutes=5))
+        for address in APPROVERS:
+            subscribe_approver(topic, address)
         for handler in (approvals.approval_page, approvals.approval_decision):
             handler.lambda_handler.container.reset()  # type: ignore[attr-defined]
         yield Approvals(env, clients, execution["executionArn"], token, DirectApi(), monkeypatch)
@@ -252,6 +255,58 @@ def test_a_retried_request_for_the_same_task_reuses_its_approval(hub: Approvals)
     assert {link.approval_id for email in hub.emails() for link in approvals.links(email["message"]).values()} == {
         first["approvalId"]
     }
+
+
+# Who receives links
+
+
+def test_links_go_only_to_approvers_whose_subscription_is_filtered_to_them(hub: Approvals) -> None:
+    subscribe_approver(hub.env.approval_topic_arn, "Night.Shift@Example.com")
+    result = hub.request(approvers=[*APPROVERS, "night.shift@example.com", "not-subscribed@example.com"])
+
+    sent = {email["approver"] for email in hub.emails()}
+    assert sent == {*APPROVERS, "Night.Shift@Example.com"}  # the value the subscription's filter matches
+    assert hub.approval(result["approvalId"])["approvers"] == [*APPROVERS, "night.shift@example.com"]
+    wave_record = records.get_item(hub.clients.hub("dynamodb"), "runs", records.key(RUN_ID, "WAVE#01"))
+    assert wave_record is not None
+    assert wave_record["approval"]["unreachableApprovers"] == ["not-subscribed@example.com"]
+
+
+LEAKY_SUBSCRIPTIONS = {
+    "no filter policy": {},
+    "a filter naming someone else": {"approver": [APPROVERS[0]]},
+    "a filter naming two approvers": {"approver": APPROVERS},
+    "a filter on another attribute": {"team": ["ops"]},
+}
+
+
+@pytest.mark.parametrize("policy", LEAKY_SUBSCRIPTIONS.values(), ids=LEAKY_SUBSCRIPTIONS.keys())
+def test_a_subscription_that_would_read_others_links_stops_the_approval(hub: Approvals, policy: dict[str, Any]) -> None:
+    subscribe_approver(hub.env.approval_topic_arn, "eavesdropper@example.com", filter_policy=policy)
+
+    with pytest.raises(ApprovalChannelUnsafe, match=r"eavesdropper@example\.com.*would receive other approvers' links"):
+        hub.request()
+
+    assert hub.emails() == []
+    assert list(records.query_prefix(hub.clients.hub("dynamodb"), "runs", RUN_ID, "")) == []
+
+
+def test_a_subscription_that_is_not_email_stops_the_approval(hub: Approvals) -> None:
+    queue = boto3.client("sqs", region_name=HUB_REGION).create_queue(QueueName="chat")["QueueUrl"]
+    queue_arn = boto3.client("sqs", region_name=HUB_REGION).get_queue_attributes(
+        QueueUrl=queue, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    hub.clients.hub("sns").subscribe(TopicArn=hub.env.approval_topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+    with pytest.raises(ApprovalChannelUnsafe, match=r"\(sqs\) would receive approval links; only email"):
+        hub.request()
+    assert hub.emails() == []
+
+
+def test_a_wave_none_of_whose_approvers_is_subscribed_gets_no_approval(hub: Approvals) -> None:
+    with pytest.raises(ApprovalChannelUnsafe, match=r"none of the wave's approvers \(someone@example\.com\)"):
+        hub.request(approvers=["someone@example.com"])
+    assert hub.emails() == []
 
 
 # Opening a link
@@ -429,6 +484,7 @@ def test_a_malformed_link_is_a_bad_request(hub: Approvals, damage: Any) -> None:
 
 
 def test_recipient_text_is_escaped_on_the_page(hub: Approvals) -> None:
+    subscribe_approver(hub.env.approval_topic_arn, "<script>alert(1)</script>@example.com")
     hub.request(approvers=["<script>alert(1)</script>@example.com"])
     link = approvals.links(hub.emails()[0]["message"])["approve"]
 

@@ -160,6 +160,10 @@ class Rehearsal:
             for _, message, subject, attributes, _ in topic.sent_notifications
         ]
 
+    def subscribe_approver(self, address: str) -> str:
+        """An approver's confirmed email subscription, filtered to their own links (as the runbook says)."""
+        return subscribe_approver(self.approval_topic_arn, address)
+
     def wait_for_approval_requests(self, count: int, *, timeout_seconds: float = 30) -> list[dict[str, Any]]:
         """The first ``count`` approval messages, once the workflow has sent them."""
         deadline = time.monotonic() + timeout_seconds
@@ -357,6 +361,20 @@ def _send_task_failure_with_cause(response: StepFunctionResponse) -> EmptyResult
         response._get_param("taskToken"), error=response._get_param("error"), cause=response._get_param("cause")
     )
     return EmptyResult()
+
+
+def subscribe_approver(topic_arn: str, address: str, *, filter_policy: dict[str, Any] | None = None) -> str:
+    """Subscribe ``address`` by email to the approvals topic with the filter policy the runbook prescribes."""
+    policy = filter_policy if filter_policy is not None else {"approver": [address]}
+    return str(
+        boto3.client("sns", region_name=HUB_REGION).subscribe(
+            TopicArn=topic_arn,
+            Protocol="email",
+            Endpoint=address,
+            Attributes={"FilterPolicy": json.dumps(policy)},
+            ReturnSubscriptionArn=True,
+        )["SubscriptionArn"]
+    )
 
 
 class _NoSleep:

@@ -7,7 +7,7 @@ from typing import Any
 
 from handlers.common import conventions
 from tests.support import approvals
-from tests.support.rehearsal import Rehearsal
+from tests.support.rehearsal import Rehearsal, subscribe_approver
 from tests.workflow.test_patch_run import document, wave
 
 CANARY = "111111111111"
@@ -31,9 +31,12 @@ def gated_run(timeout_minutes: int = 240) -> dict[str, Any]:
 
 
 def deploy_fleet(hub: Rehearsal) -> None:
+    """The instances of ``gated_run`` and its approvers' subscriptions."""
     hub.fleet.add(CANARY, "eu-west-1", 1, tags={"PatchGroup": "web"})
     for region in ("eu-west-1", "us-east-1"):
         hub.fleet.add(FLEET, region, 2, tags={"PatchGroup": "web"})
+    for approver in (APPROVER, SECOND_APPROVER):
+        hub.subscribe_approver(approver)
 
 
 def patched_accounts(hub: Rehearsal) -> set[str]:
@@ -132,3 +135,18 @@ def test_an_approval_that_times_out_halts_the_run_and_its_links_stop_working(hub
     assert "already stopped waiting" in response["body"]
     hub.clock.advance(301)
     assert approvals.open_link(hub, approvals.links(request["message"])["approve"])["statusCode"] == 410
+
+
+def test_an_approvals_topic_others_could_read_stops_the_run_before_the_wave(hub: Rehearsal) -> None:
+    deploy_fleet(hub)
+    subscribe_approver(hub.approval_topic_arn, "team-list@example.com", filter_policy={})  # would get every link
+
+    result = hub.run(gated_run(), "leaky-run")
+
+    assert result["status"] == "FAILED"
+    assert hub.approval_requests() == []
+    assert patched_accounts(hub) == {CANARY}
+    meta = hub.item("leaky-run", "META")
+    assert meta is not None
+    assert meta["status"] == "FAILED"
+    assert meta["reason"].startswith("ApprovalChannelUnsafe: approvals topic subscription ")

@@ -54,6 +54,7 @@ def test_every_call_made_in_rehearsals_is_allowed_by_the_generated_roles(hub: Re
     assert second["status"] == "FAILED", second.get("output")
     # An approved wave: RequestApproval, the confirmation page, the decision (and its replay).
     approval = {"required": True, "timeoutMinutes": 60, "approvers": ["ops@example.com"]}
+    hub.subscribe_approver("ops@example.com")
     gated = hub.start({**document, "waves": [{**wave, "approval": approval}]}, "third")
     link = approvals.links(hub.wait_for_approval_requests(1)[0]["message"])["approve"]
     assert approvals.open_link(hub, link)["statusCode"] == 200
