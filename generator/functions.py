@@ -10,9 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from awacs.aws import Action, Condition, StringEquals
+from awacs.aws import (
+    Action,
+    Condition,
+    ForAllValuesStringEquals,
+    ForAllValuesStringLike,
+    StringEquals,
+    StringEqualsIfExists,
+)
 from troposphere import GetAtt, If, Parameter, Ref, Sub, Template
 from troposphere.awslambda import Code, Environment, Function, LoggingConfig, TracingConfig
 from troposphere.iam import Policy, Role
@@ -29,6 +36,7 @@ from generator.parameters import SHARES_INSTANCE_OUTPUT, HubParameters
 from generator.retention import retained
 from generator.spoke_access import SpokeAccessRefs
 from generator.storage import StorageRefs
+from handlers.common import approvals, records
 
 RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"
@@ -74,10 +82,30 @@ class FunctionSpec:
         return self.module.replace("_", "-")
 
 
-def _table(*actions: str) -> Callable[[HubResources], tuple[Grant, ...]]:
+RUN_ITEMS = records.run_pk("*")
+APPROVAL_ITEMS = approvals.approval_pk("*")
+
+
+def _table(
+    *actions: str, partitions: tuple[str, ...] = (RUN_ITEMS,), attributes: tuple[str, ...] = ()
+) -> Callable[[HubResources], tuple[Grant, ...]]:
+    """Table access limited to the partitions a function works on (``dynamodb:LeadingKeys``): only the approval
+    functions reach approval items, which hold task tokens. ``attributes``: the only attributes it may read."""
+    conditions: list[Any] = [ForAllValuesStringLike("dynamodb:LeadingKeys", list(partitions))]
+    if attributes:
+        conditions += [
+            ForAllValuesStringEquals("dynamodb:Attributes", list(attributes)),
+            StringEqualsIfExists("dynamodb:Select", "SPECIFIC_ATTRIBUTES"),
+        ]
+
     def grants(hub: HubResources) -> tuple[Grant, ...]:
         return (
-            Grant("UseRunTable", tuple(Action("dynamodb", a) for a in actions), (hub.storage.table_arn,)),
+            Grant(
+                "UseRunTable",
+                tuple(Action("dynamodb", a) for a in actions),
+                (hub.storage.table_arn,),
+                Condition(conditions),
+            ),
             table_key_grant(hub.encryption.key_arn),
         )
 
@@ -194,18 +222,24 @@ FUNCTIONS = (
     FunctionSpec(
         "RequestApproval", "request_approval", "Keeps a wave's task token and emails signed approval links.",
         timeout=60, memory=256, concurrency="approval",
-        grants=_with(_table("PutItem", "Query", "UpdateItem"), _ask_approvers), settings=("approval_request",),
+        grants=_with(_table("PutItem", "Query", "UpdateItem", partitions=(RUN_ITEMS, APPROVAL_ITEMS)), _ask_approvers),
+        settings=("approval_request",),
         approval_role=REQUEST,
     ),
     FunctionSpec(
         "ApprovalPage", "approval_page", "Shows what an approval link will decide (GET; changes nothing).",
         timeout=10, memory=256, concurrency="approval",
-        grants=_with(_table("GetItem"), _verify_links), settings=("approval_key",), approval_role=PAGE,
+        # Never the task token: the page reads only what it shows.
+        grants=_with(
+            _table("GetItem", partitions=(APPROVAL_ITEMS,), attributes=approvals.PAGE_ATTRIBUTES), _verify_links
+        ),
+        settings=("approval_key",), approval_role=PAGE,
     ),
     FunctionSpec(
         "ApprovalDecision", "approval_decision", "Records an approval decision once and tells the workflow (POST).",
         timeout=15, memory=256, concurrency="approval",
-        grants=_with(_table("GetItem", "UpdateItem"), _verify_links, _answer_workflow), settings=("approval_key",),
+        grants=_with(_table("GetItem", "UpdateItem", partitions=(APPROVAL_ITEMS,)), _verify_links, _answer_workflow),
+        settings=("approval_key",),
         approval_role=DECISION,
     ),
 )  # fmt: skip

@@ -36,6 +36,7 @@ from generator.encryption import EncryptionRefs
 from generator.iam import policy_document_if
 from generator.parameters import SHARES_INSTANCE_OUTPUT, HubParameters
 from generator.retention import retained
+from handlers.common import records
 
 # Items expire through this attribute (epoch seconds). TTL deletes lazily, so code also checks expiry itself.
 TTL_ATTRIBUTE = "expiresAt"
@@ -51,7 +52,14 @@ class StorageRefs:
 
     def run_table_target(self) -> TableTarget:
         """The run table as state machine tasks address it (``${RunTableName}``)."""
-        return TableTarget("RunTable", Ref(self.run_table), GetAtt(self.run_table, "Arn"), self.encryption.key_arn)
+        return TableTarget(
+            "RunTable",
+            Ref(self.run_table),
+            GetAtt(self.run_table, "Arn"),
+            self.encryption.key_arn,
+            # The workflow writes run records only; approval items (task tokens) are the approval functions'.
+            partitions=(records.run_pk("*"),),
+        )
 
     @property
     def table_arn(self) -> GetAtt:

@@ -18,7 +18,12 @@ def confirmation(request: Request) -> Page:
     link = approval_api.verified_link(request)
     if isinstance(link, Page):
         return link
-    approval = approvals.get(request.clients.hub("dynamodb"), request.env.table_name, link.claims.approval_id)
+    approval = approvals.get(
+        request.clients.hub("dynamodb"),
+        request.env.table_name,
+        link.claims.approval_id,
+        attributes=approvals.PAGE_ATTRIBUTES,
+    )
     if approval is None:
         return approval_views.UNKNOWN_APPROVAL
     decision = approvals.APPROVED if link.claims.action == APPROVE else approvals.REJECTED

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from awacs.aws import Action
+from awacs.aws import Action, Condition, ForAllValuesStringLike
 from troposphere import Sub
 
 from generator.asl.states import Catch, JsonValue, Retry, Task
@@ -96,10 +96,21 @@ class TableTarget:
     table_name: Any
     arn: Any
     key_arn: Any
+    # Partition-key patterns the workflow may touch (``dynamodb:LeadingKeys``); empty: the whole table.
+    partitions: tuple[str, ...] = ()
 
     @property
     def substitution_key(self) -> str:
         return f"{self.name}Name"
+
+    def update_grant(self) -> Grant:
+        condition = Condition(ForAllValuesStringLike("dynamodb:LeadingKeys", list(self.partitions)))
+        return Grant(
+            f"UpdateItem{self.name}",
+            (Action("dynamodb", "UpdateItem"),),
+            (self.arn,),
+            condition if self.partitions else None,
+        )
 
 
 def lambda_invoke(
@@ -222,9 +233,6 @@ def dynamodb_update_item(
         retry=(transient_retry(DYNAMODB_TRANSIENT_ERRORS),),
         catch=catch,
         comment=comment,
-        grants=(
-            Grant(f"UpdateItem{table.name}", (Action("dynamodb", "UpdateItem"),), (table.arn,)),
-            table_key_grant(table.key_arn),
-        ),
+        grants=(table.update_grant(), table_key_grant(table.key_arn)),
         substitutions={table.substitution_key: table.table_name},
     )

@@ -39,8 +39,16 @@ def token_digest(task_token: str) -> str:
     return hashlib.sha256(task_token.encode()).hexdigest()
 
 
-def get(dynamodb: Any, table: str, approval_id: str) -> dict[str, Any] | None:
-    return records.get_item(dynamodb, table, key(approval_id))
+# What the confirmation page may read (its role is limited to these): everything but the task token.
+PAGE_ATTRIBUTES = (
+    "pk", "sk", "approvalId", "runId", "waveIndex", "waveName", "status", "approvers", "requestedAt",
+    "linkExpiresAt", "plan", "decision", "decidedBy", "decidedAt", "delivered",
+)  # fmt: skip
+
+
+def get(dynamodb: Any, table: str, approval_id: str, *, attributes: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """The approval (only ``attributes``, if given), or None."""
+    return records.get_item(dynamodb, table, key(approval_id), attributes=attributes)
 
 
 def plan(wave: Mapping[str, Any], settings: Mapping[str, Any], previous: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -75,9 +75,17 @@ def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def get_item(dynamodb: Any, table: str, item_key: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The item at ``item_key`` (from ``key``), consistently read, as plain Python values; or None."""
-    item = dynamodb.get_item(TableName=table, Key=dict(item_key), ConsistentRead=True).get("Item")
+def get_item(
+    dynamodb: Any, table: str, item_key: Mapping[str, Any], *, attributes: Sequence[str] = ()
+) -> dict[str, Any] | None:
+    """The item at ``item_key`` (from ``key``), consistently read, as plain Python values; or None.
+
+    ``attributes``: read only these (a role may be limited to them)."""
+    projection: dict[str, Any] = {}
+    if attributes:
+        names = {f"#a{index}": name for index, name in enumerate(attributes)}
+        projection = {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+    item = dynamodb.get_item(TableName=table, Key=dict(item_key), ConsistentRead=True, **projection).get("Item")
     return from_item(item) if item else None
 
 

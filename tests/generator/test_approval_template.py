@@ -160,3 +160,22 @@ def test_approval_requests_go_to_an_encrypted_topic_that_refuses_plain_http(hub:
     request = hub["Resources"]["RequestApprovalFunction"]["Properties"]["Environment"]["Variables"]
     assert request["APPROVAL_TOPIC_ARN"] == {"Ref": "ApprovalRequestsTopic"}
     assert request["APPROVAL_API_URL"]["Fn::Sub"][0].endswith(f"/{STAGE}")
+
+
+def test_only_the_approval_functions_reach_approval_items_and_the_page_never_reads_the_token(
+    hub: dict[str, Any],
+) -> None:
+    reach: dict[str, list[str]] = {}
+    for role, statement in identity_statements(hub):
+        if any(action.startswith("dynamodb:") for action in as_list(statement["Action"])):
+            reach[role] = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    assert {role for role, partitions in reach.items() if "APPROVAL#*" in partitions} == {
+        "RequestApprovalFunctionRole",
+        "ApprovalPageFunctionRole",
+        "ApprovalDecisionFunctionRole",
+    }
+    assert all(partitions == ["RUN#*"] for role, partitions in reach.items() if "Approval" not in role), reach
+    page = next(s for r, s in identity_statements(hub) if r == "ApprovalPageFunctionRole" and s["Sid"] == "UseRunTable")
+    readable = page["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+    assert "taskToken" not in readable
+    assert "tokenDigest" not in readable

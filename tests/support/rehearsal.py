@@ -94,6 +94,8 @@ class Rehearsal:
     open_targets: set[tuple[str, str, str]] = field(default_factory=set)
     # (function, "hub"|"spoke", service, operation) of every AWS call a handler made.
     aws_calls: set[tuple[str, str, str, str]] = field(default_factory=set)
+    # (function, partition-key prefix such as "RUN#", attributes read or () for all) of every run-table access.
+    table_access: set[tuple[str, str, tuple[str, ...]]] = field(default_factory=set)
     _current: threading.local = field(default_factory=threading.local)
     max_open_targets: int = 0
     # Real seconds a callback task waits for an approval decision, and the timeouts (seconds) it asked for.
@@ -239,13 +241,21 @@ class Rehearsal:
                 self._current.function = None
         return json.dumps(result).encode()
 
-    def _record_call(self, client: Any, operation: str) -> None:
+    def _record_call(self, client: Any, operation: str, params: dict[str, Any]) -> None:
         function = getattr(self._current, "function", None)
         if function is None:  # a call of the test or of moto itself, not of a handler
             return
         credentials = client._request_signer._credentials
         side = "hub" if credentials.access_key == os.environ["AWS_ACCESS_KEY_ID"] else "spoke"
-        self.aws_calls.add((function, side, client.meta.service_model.service_name, operation))
+        service = client.meta.service_model.service_name
+        self.aws_calls.add((function, side, service, operation))
+        if service == "dynamodb":
+            names = params.get("ExpressionAttributeNames", {})
+            read = tuple(
+                names.get(n.strip(), n.strip()) for n in params.get("ProjectionExpression", "").split(",") if n
+            )
+            for partition in _partition_keys(params):
+                self.table_access.add((function, partition.split("#")[0] + "#", read))
 
 
 @contextmanager
@@ -335,7 +345,7 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
         original_api_call = BaseClient._make_api_call
 
         def recording_api_call(client: Any, operation: str, params: Any) -> Any:
-            hub._record_call(client, operation)
+            hub._record_call(client, operation, params)
             return original_api_call(client, operation, params)
 
         monkeypatch.setattr(BaseClient, "_make_api_call", recording_api_call)
@@ -361,6 +371,20 @@ def _send_task_failure_with_cause(response: StepFunctionResponse) -> EmptyResult
         response._get_param("taskToken"), error=response._get_param("error"), cause=response._get_param("cause")
     )
     return EmptyResult()
+
+
+def _partition_keys(params: dict[str, Any]) -> list[str]:
+    """The partition keys a DynamoDB request touches (what ``dynamodb:LeadingKeys`` sees)."""
+    items = [params.get("Key"), params.get("Item")]
+    for requests in params.get("RequestItems", {}).values():
+        items += [
+            request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get("Key")
+            for request in requests
+        ]
+    keys = [item["pk"]["S"] for item in items if item and "pk" in item]
+    if params.get("KeyConditionExpression"):
+        keys.append(params["ExpressionAttributeValues"][":pk"]["S"])
+    return keys
 
 
 def subscribe_approver(topic_arn: str, address: str, *, filter_policy: dict[str, Any] | None = None) -> str:

@@ -63,6 +63,9 @@ def test_every_call_made_in_rehearsals_is_allowed_by_the_generated_roles(hub: Re
     assert hub.wait(gated)["status"] == "SUCCEEDED"
     assert {name for name, *_ in hub.aws_calls} == {spec.name for spec in FUNCTIONS}
 
+    assert {function for function, *_ in hub.table_access} >= {"ApprovalPage", "ApprovalDecision", "RequestApproval"}
+    assert_table_access_allowed(hub)
+
     hub_template = generated_template("hub.json")["Resources"]
     spoke_actions = allowed_actions(generated_template("spoke.json")["Resources"]["SpokeRole"])
     missing = []
@@ -72,3 +75,27 @@ def test_every_call_made_in_rehearsals_is_allowed_by_the_generated_roles(hub: Re
         if action not in granted:
             missing.append(f"{function} ({side}) calls {action}")
     assert not missing, json.dumps(missing, indent=2)
+
+
+def table_conditions(role: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The partitions (``dynamodb:LeadingKeys``) and attributes (``dynamodb:Attributes``) a role may touch."""
+    for policy in role["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if statement["Sid"] == "UseRunTable":
+                condition = statement["Condition"]
+                attributes = condition.get("ForAllValues:StringEquals", {}).get("dynamodb:Attributes", [])
+                return condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"], attributes
+    raise AssertionError("no UseRunTable statement")
+
+
+def assert_table_access_allowed(hub: Rehearsal) -> None:
+    """Every run-table access made in the rehearsal stays inside its role's partitions and attributes."""
+    resources = generated_template("hub.json")["Resources"]
+    outside = []
+    for function, partition, read in sorted(hub.table_access):
+        partitions, attributes = table_conditions(resources[f"{function}FunctionRole"])
+        if f"{partition}*" not in partitions:
+            outside.append(f"{function} touches {partition}* items, allowed {partitions}")
+        if attributes and (not read or not set(read) <= set(attributes)):
+            outside.append(f"{function} reads {list(read) or 'every attribute'}, allowed {attributes}")
+    assert not outside, json.dumps(outside, indent=2)
