@@ -233,7 +233,28 @@ def _approval(functions: WorkflowFunctions, run_table: TableTarget) -> Chain:
         # An approval that cannot be recorded is not acted on.
         catch=(Catch(ON_ANY_ERROR, "WaveHalted"),),
     )
-    return chain(request, record)
+    # Only ApprovalDecision answers, but anyone holding the token and SendTaskSuccess could: an answer that is not
+    # a recorded approval must halt the wave, not fail the run where no Catch reaches (a missing path in a task's
+    # parameters is States.Runtime, which no Catch handles).
+    fields = ("decidedBy", "decidedAt", "sourceIp", "userAgent")
+    complete = Condition.all_of(
+        *(Condition.compare(f"$.approval.{name}", "IsPresent", True) for name in (*fields, "decision"))
+    )
+    approved = Condition.all_of(
+        Condition.compare("$.approval.decision", "StringEquals", "APPROVED"),
+        *(Condition.compare(f"$.approval.{name}", "IsString", True) for name in fields),
+    )
+    unrecognised = Fail(
+        "ApprovalUnrecognised",
+        error=errors.ApprovalMalformed.error_name(),
+        cause="The approval callback carried no recorded decision; the wave was not patched.",
+    )
+    return chain(
+        request,
+        branch("ApprovalComplete", [(Condition.negate(complete), unrecognised)]),
+        branch("ApprovalGranted", [(Condition.negate(approved), unrecognised.name)]),
+        record,
+    )
 
 
 def _approval_refused(run_table: TableTarget) -> tuple[Chain, ...]:

@@ -65,6 +65,10 @@ class ApprovalChannelUnsafe(OrchestratorError):
     """Approval links could reach someone other than the approver they name, or no approver at all: none is sent."""
 
 
+class ApprovalMalformed(OrchestratorError):
+    """The approval task was answered with something other than a recorded approval; the wave is not patched."""
+
+
 class ApprovalRejected(OrchestratorError):
     """An approver rejected the wave (sent by ApprovalDecision as the task's failure); later waves must not start."""
 
@@ -87,6 +91,7 @@ ALL_ERRORS = (
     FailureBudgetExceeded,
     TargetsUnrecorded,
     ApprovalChannelUnsafe,
+    ApprovalMalformed,
     ApprovalRejected,
     ApprovalTimedOut,
 )

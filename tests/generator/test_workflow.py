@@ -129,7 +129,14 @@ def test_a_wave_that_requires_approval_waits_for_it_before_any_target(definition
     request = wave["States"]["RequestApproval"]
     assert request["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:states:::lambda:invoke.waitForTaskToken"}
     assert request["Parameters"]["Payload"]["taskToken.$"] == "$$.Task.Token"
-    assert request["Next"] == "RecordApproval"
+    # The answer must be a recorded approval before anything reads it; anything else halts the wave.
+    assert request["Next"] == "ApprovalComplete"
+    assert wave["States"]["ApprovalComplete"]["Default"] == "ApprovalGranted"
+    assert wave["States"]["ApprovalGranted"]["Default"] == "RecordApproval"
+    for check in ("ApprovalComplete", "ApprovalGranted"):
+        (rule,) = wave["States"][check]["Choices"]
+        assert rule["Next"] == "ApprovalUnrecognised"
+    assert wave["States"]["ApprovalUnrecognised"]["Error"] == "ApprovalMalformed"
     assert wave["States"]["RecordApproval"]["Next"] == "TargetGroups"
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import boto3
+
 from handlers.common import conventions
 from tests.support import approvals
-from tests.support.rehearsal import Rehearsal, subscribe_approver
+from tests.support.rehearsal import HUB_REGION, Rehearsal, subscribe_approver
 from tests.workflow.test_patch_run import document, wave
 
 CANARY = "111111111111"
@@ -111,7 +113,7 @@ def test_rejected_approval_halts_later_waves(hub: Rehearsal) -> None:
 
 def test_an_approval_that_times_out_halts_the_run_and_its_links_stop_working(hub: Rehearsal) -> None:
     deploy_fleet(hub)
-    hub.approval_wait_seconds = 0.5  # the wave's 5 minutes pass (in real time: half a second)
+    hub.approval_wait_seconds = 3  # the wave's 5 minutes pass (in real time: long enough to send the emails)
     execution = hub.start(gated_run(timeout_minutes=5), "timed-out-run")
 
     request = hub.wait_for_approval_requests(2)[0]
@@ -150,3 +152,27 @@ def test_an_approvals_topic_others_could_read_stops_the_run_before_the_wave(hub:
     assert meta is not None
     assert meta["status"] == "FAILED"
     assert meta["reason"].startswith("ApprovalChannelUnsafe: approvals topic subscription ")
+
+
+def test_an_answer_that_is_not_a_recorded_approval_never_patches_the_wave(hub: Rehearsal) -> None:
+    deploy_fleet(hub)
+    execution = hub.start(gated_run(), "forged-answer-run")
+    hub.wait_for_approval_requests(2)
+    (approval,) = [
+        item
+        for item in boto3.client("dynamodb", region_name=HUB_REGION).scan(TableName=hub.table_name)["Items"]
+        if item["pk"]["S"].startswith("APPROVAL#")
+    ]
+
+    # Someone with the token (it is in the execution history) and states:SendTaskSuccess answers directly.
+    boto3.client("stepfunctions", region_name=HUB_REGION).send_task_success(
+        taskToken=approval["taskToken"]["S"], output=json.dumps({"decision": "APPROVED"})
+    )
+    result = hub.wait(execution)
+
+    assert result["status"] == "FAILED"
+    assert patched_accounts(hub) == {CANARY}
+    meta = hub.item("forged-answer-run", "META")
+    assert meta is not None
+    assert meta["reason"].startswith("ApprovalMalformed: ")
+    assert hub.item("forged-answer-run", "WAVE#01")["approval"]["status"] == "PENDING"  # type: ignore[index]
