@@ -65,7 +65,9 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
         "requestedAt": requested_at,
         "linkExpiresAt": link_expires,
         "plan": approvals.plan(wave, settings, earlier),
-        "expiresAt": records.expires_at(now, env.retention_days),
+        # A short-lived capability record: gone (with any unused token) a week after its links expire. Who decided,
+        # when and from where stays in the run's wave record for the run's retention.
+        "expiresAt": link_expires + approvals.RECORD_DAYS_AFTER_EXPIRY * 86400,
     }
     try:
         dynamodb.put_item(

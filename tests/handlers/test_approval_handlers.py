@@ -201,6 +201,7 @@ def test_request_keeps_the_token_server_side_and_emails_each_approver_their_own_
     assert approval["taskToken"] == hub.token
     assert (approval["status"], approval["runId"], approval["waveName"]) == ("PENDING", RUN_ID, "fleet")
     assert approval["linkExpiresAt"] == int((NOW + timedelta(minutes=240)).timestamp())
+    assert approval["expiresAt"] == approval["linkExpiresAt"] + 7 * 86400  # the table's TTL removes it, token and all
     emails = hub.emails()
     assert sorted(email["approver"] for email in emails) == sorted(APPROVERS)
     for email in emails:
