@@ -33,7 +33,7 @@ from troposphere.iam import Role
 from troposphere.logs import LogGroup
 from troposphere.wafv2 import WebACLAssociation
 
-from generator import naming
+from generator import naming, suppressions
 from generator.encryption import EncryptionRefs
 from generator.iam import service_trust
 from generator.parameters import HAS_APPROVAL_WEB_ACL, MANAGES_API_GATEWAY_LOGGING, HubParameters
@@ -185,7 +185,7 @@ def add_approval_api(
                 # The stage writes access logs only once the account has a logging role: wait for it when this
                 # stack sets one (a Ref inside Fn::If makes the dependency only when the condition holds).
                 "LoggingRole": If(MANAGES_API_GATEWAY_LOGGING, Ref(account), "existing"),
-                "checkov": _skips(
+                "checkov": suppressions.checkov(
                     ("CKV_AWS_73", "X-Ray segments record the URL with its query string: the link's signature."),
                     ("CKV_AWS_120", "Caching is off on purpose: pages are per link and must never be served twice."),
                     ("CKV2_AWS_4", "Execution logging is off: it records query strings. Access logs are on."),
@@ -224,16 +224,13 @@ def add_approval_api(
     return ApprovalApiRefs(endpoint, stage, access_log)
 
 
-def _skips(*reasons: tuple[str, str]) -> dict[str, list[dict[str, str]]]:
-    """checkov suppressions, each with the reason a reviewer can check."""
-    return {"skip": [{"id": check, "comment": comment} for check, comment in reasons]}
-
-
 def _method(title: str, api: RestApi, resource: Resource, http_method: str, function: Function) -> Method:
     return Method(
         title,
         Metadata={
-            "checkov": _skips(("CKV_AWS_59", "The signed link is the credential; the functions verify it (KMS)."))
+            "checkov": suppressions.checkov(
+                ("CKV_AWS_59", "The signed link is the credential; the functions verify it (KMS).")
+            )
         },
         RestApiId=Ref(api),
         ResourceId=Ref(resource),

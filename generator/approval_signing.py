@@ -13,7 +13,7 @@ from awacs.aws import Action, ArnNotEquals, Condition, Deny, Principal, Statemen
 from troposphere import GetAtt, Template
 from troposphere.kms import Alias, Key
 
-from generator import naming
+from generator import naming, suppressions
 from generator.iam import Grant, account_administers_key, policy_document
 from generator.retention import retained
 
@@ -74,14 +74,9 @@ def add_approval_signing(template: Template) -> ApprovalSigningRefs:
         )
     )
     key.Metadata = {
-        "checkov": {
-            "skip": [
-                {
-                    "id": "CKV_AWS_7",
-                    "comment": "KMS rotates symmetric encryption keys only; an HMAC key cannot rotate.",
-                }
-            ]
-        }
+        "checkov": suppressions.checkov(
+            ("CKV_AWS_7", "KMS rotates symmetric encryption keys only; an HMAC key cannot rotate.")
+        )
     }
     # troposphere 4.11's validator predates HMAC keys and refuses this KeyUsage, which CloudFormation accepts.
     key.properties["KeyUsage"] = "GENERATE_VERIFY_MAC"

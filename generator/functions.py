@@ -25,7 +25,7 @@ from troposphere.awslambda import Code, Environment, Function, LoggingConfig, Tr
 from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 
-from generator import naming
+from generator import naming, suppressions
 from generator.approval_signing import DECISION, PAGE, REQUEST, ApprovalSigningRefs
 from generator.asl.tasks import FunctionTarget
 from generator.asl.workflow import WorkflowFunctions
@@ -290,6 +290,9 @@ def add_functions(template: Template, parameters: HubParameters, hub: HubResourc
         refs.functions[spec.name] = template.add_resource(
             Function(
                 f"{spec.name}Function",
+                Metadata={
+                    "checkov": suppressions.checkov(suppressions.SYNCHRONOUS_FUNCTION, suppressions.NO_VPC_RESOURCES)
+                },
                 FunctionName=naming.prefixed(f"-{spec.kebab}"),
                 Description=spec.description,
                 Runtime=RUNTIME,

@@ -30,7 +30,7 @@ from troposphere.s3 import (
     VersioningConfiguration,
 )
 
-from generator import naming
+from generator import naming, suppressions
 from generator.asl.tasks import TableTarget
 from generator.encryption import EncryptionRefs
 from generator.iam import policy_document_if
@@ -97,6 +97,15 @@ def add_storage(template: Template, parameters: HubParameters, encryption: Encry
         retained(
             Bucket(
                 "ArtifactBucket",
+                Metadata={
+                    "checkov": suppressions.checkov(
+                        (
+                            "CKV_AWS_18",
+                            "Audit object access with CloudTrail S3 data events (an organisation trail); a "
+                            "server-access-log bucket per hub is left to the landing zone.",
+                        )
+                    )
+                },
                 BucketEncryption=BucketEncryption(
                     ServerSideEncryptionConfiguration=[
                         ServerSideEncryptionRule(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,3 +49,18 @@ def test_every_test_named_in_the_reliability_table_exists() -> None:
             assert f"def {name}" in sources, name  # a family of tests: test_denied_spoke_role_*
         else:
             assert f"def {name}(" in sources, name
+
+
+def test_every_scanner_suppression_in_the_templates_is_in_the_register() -> None:
+    register = (ROOT / "docs" / "security.md").read_text()
+    suppressed = set()
+    for name in ("hub.json", "spoke.json"):
+        template = json.loads((ROOT / "output" / name).read_text())
+        for resource in template["Resources"].values():
+            for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+                assert skip["comment"].strip(), skip["id"]
+                suppressed.add((skip["id"], skip["comment"]))
+    assert len(suppressed) >= 9
+    rows = {tuple(cell.strip() for cell in line.strip("|").split("|")) for line in register.splitlines()}
+    registered = {(row[0], row[2]) for row in rows if len(row) == 3 and row[0].startswith("CKV")}
+    assert registered == suppressed
