@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import boto3
 import pytest
-from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from moto import mock_aws
 from moto.sns.models import sns_backends
 
@@ -511,19 +511,23 @@ def test_a_decision_the_workflow_no_longer_waits_for_is_not_applied(hub: Approva
     assert approvals.confirm(hub.api, hub.links()["approve"])["statusCode"] == 410
 
 
+def delivery_failing_with(error: Exception) -> Any:
+    """A stand-in for ApprovalDecision's call to Step Functions that fails with ``error``."""
+
+    def deliver(stepfunctions: Any, task_token: str, outcome: dict[str, Any]) -> None:
+        raise error
+
+    return deliver
+
+
 def test_a_decision_that_cannot_be_delivered_leaves_the_approval_open_to_try_again(
     hub: Approvals, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     approval_id = hub.request()["approvalId"]
     link = hub.links()["approve"]
     original = approval_decision._deliver
-
-    def throttled(stepfunctions: Any, task_token: str, outcome: dict[str, Any]) -> None:
-        raise stepfunctions.exceptions.ClientError(
-            {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "SendTaskSuccess"
-        )
-
-    monkeypatch.setattr(approval_decision, "_deliver", throttled)
+    throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "SendTaskSuccess")
+    monkeypatch.setattr(approval_decision, "_deliver", delivery_failing_with(throttled))
     response = approvals.confirm(hub.api, link)
     assert response["statusCode"] == 503
     approval = hub.approval(approval_id)
@@ -541,11 +545,8 @@ def test_an_unconfirmed_delivery_keeps_the_decision_and_the_same_link_sends_it_a
     approval_id = hub.request()["approvalId"]
     link = hub.links()["approve"]
     original = approval_decision._deliver
-
-    def timed_out(stepfunctions: Any, task_token: str, outcome: dict[str, Any]) -> None:
-        raise ReadTimeoutError(endpoint_url="https://states.eu-west-1.amazonaws.com")
-
-    monkeypatch.setattr(approval_decision, "_deliver", timed_out)
+    timed_out = ReadTimeoutError(endpoint_url="https://states.eu-west-1.amazonaws.com")
+    monkeypatch.setattr(approval_decision, "_deliver", delivery_failing_with(timed_out))
     response = approvals.confirm(hub.api, link, source_ip="198.51.100.20")
     assert response["statusCode"] == 503
     assert "recorded, but not yet confirmed" in page_text(response)
