@@ -5,7 +5,10 @@ of ``--accounts`` x ``--regions`` targets in two waves and prints per-run and pe
 execution's history is read through the API; the Distributed Map's child executions are counted by wrapping
 moto's map-run worker, because moto does not expose child histories.
 
-Usage: .venv/bin/python scripts/bench_rehearsal.py [--accounts 3] [--regions 2] [--instances 3]
+With ``--approval`` the second wave waits for an approval, which the script gives through the approval handlers
+(open the emailed link, confirm) and times.
+
+Usage: .venv/bin/python scripts/bench_rehearsal.py [--accounts 3] [--regions 2] [--instances 3] [--approval]
 """
 
 from __future__ import annotations
@@ -36,7 +39,10 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.item
     distributed_item_processor_worker as worker,
 )
 
+from tests.support import approvals  # noqa: E402
 from tests.support.rehearsal import rehearsal  # noqa: E402
+
+APPROVER = "ops@example.com"
 
 PER_TARGET_FUNCTIONS = {"Discover", "SendCommand", "PollCommand", "StoreSnapshots", "RecordTarget"}
 
@@ -46,6 +52,7 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=3)
     parser.add_argument("--regions", type=int, default=2)
     parser.add_argument("--instances", type=int, default=3, help="instances per account and region")
+    parser.add_argument("--approval", action="store_true", help="the second wave waits for an approval")
     options = parser.parse_args()
     accounts = [f"{index:012d}" for index in range(111111111111, 111111111111 + options.accounts)]
     regions = ["eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2", "us-west-2", "sa-east-1"][: options.regions]
@@ -72,8 +79,15 @@ def main() -> None:
                     {"name": "fleet", "targets": [{"accounts": accounts[split:], "regions": regions}]},
                 ],
             }
+            approval_timings: dict[str, float] = {}
+            if options.approval:
+                hub.subscribe_approver(APPROVER)
+                document["waves"][1]["approval"] = {"required": True, "timeoutMinutes": 60, "approvers": [APPROVER]}
             started = time.perf_counter()
-            result = hub.run(document, "bench", timeout_seconds=600)
+            execution = hub.start(document, "bench")
+            if options.approval:
+                approval_timings = approve(hub)
+            result = hub.wait(execution, timeout_seconds=600)
             elapsed = time.perf_counter() - started
             parent = hub.history(result["executionArn"])
             children = [event for manager in child_managers.values() for event in manager.get_event_history()]
@@ -91,6 +105,24 @@ def main() -> None:
     print(f"state transitions/target {child_entered / targets:.1f} (inside child executions)")
     print(f"Lambda invocations       {sum(hub.invocations.values())} in all: {dict(sorted(hub.invocations.items()))}")
     print(f"Lambda invocations/target {per_target_invocations / targets:.1f}")
+    for name, seconds in approval_timings.items():
+        print(f"{name:<24} {seconds * 1000:.0f} ms (in process, moto)")
+
+
+def approve(hub: Any) -> dict[str, float]:
+    """Open the emailed approve link and confirm it, as the approver would; the time each request took."""
+    link = approvals.links(hub.wait_for_approval_requests(1, timeout_seconds=600)[0]["message"])["approve"]
+    timings = {}
+    for name, request in (
+        ("approval page (GET)", approvals.open_link),
+        ("approval decision (POST)", approvals.confirm),
+    ):
+        started = time.perf_counter()
+        response = request(hub, link)
+        timings[name] = time.perf_counter() - started
+        if response["statusCode"] != 200:
+            raise SystemExit(f"{name} answered {response['statusCode']}")
+    return timings
 
 
 if __name__ == "__main__":
