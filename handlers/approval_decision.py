@@ -5,7 +5,8 @@
    the link was signed for), from where (source IP, user agent) and when. A second POST, or a POST for the other
    action, finds it DECIDED and changes nothing.
 3. Approve: ``SendTaskSuccess`` with the decision as output. Reject: ``SendTaskFailure`` with error
-   ``ApprovalRejected`` and the decision (JSON) as cause. The workflow records either in the run.
+   ``ApprovalRejected`` and "rejected by <who> at <when> from <ip>" as cause (plain text: nothing for the workflow
+   to parse). The workflow records either in the run.
 
 Delivery is one attempt with a short timeout (an SDK retry after a lost answer would look like "not waiting").
 - Delivered: ``delivered`` is set and the task token removed.
@@ -13,8 +14,10 @@ Delivery is one attempt with a short timeout (an SDK retry after a lost answer w
   answers "expired".
 - Throttled (Step Functions refused the call, so nothing arrived): the approval reopens, the link works again.
 - Anything else (a timeout, a dropped connection, a crash of this function): whether the workflow heard is
-  unknown. The decision stays recorded with its token, and the same approver's same link sends it again; a
-  workflow that already heard it answers "not waiting", which is then reported as such, not as "not applied".
+  unknown. The decision stays recorded with its token, and the same approver's same link sends it again once the
+  first attempt has certainly ended (``approvals.REDELIVERY_AFTER_SECONDS``); a workflow that already heard it
+  answers "not waiting", which is then reported as such, not as "not applied". Every write after the claim is
+  conditional on the claim still being the one this attempt made or saw.
 Only this function's role may call ``states:SendTask*``.
 """
 
@@ -52,7 +55,7 @@ def decide(request: Request) -> Page:
         first_attempt = True
     except dynamodb.exceptions.ConditionalCheckFailedException:
         recorded = approvals.get(dynamodb, env.table_name, claims.approval_id)
-        if recorded is None or not approvals.awaits_delivery(recorded, claims.recipient, decision):
+        if recorded is None or not approvals.awaits_delivery(recorded, claims.recipient, decision, request.now):
             return _not_decidable(recorded, claims, request.now)
         approval, first_attempt = recorded, False  # an earlier attempt may or may not have reached the workflow
     outcome = approvals.decision_record(approval)
@@ -60,8 +63,8 @@ def decide(request: Request) -> Page:
     try:
         _deliver(request.clients.hub("stepfunctions", retries=False), approval["taskToken"], outcome)
     except (ClientError, BotoCoreError) as error:
-        return _undelivered(dynamodb, env.table_name, claims.approval_id, error, first_attempt=first_attempt, log=log)
-    _settle(dynamodb, env.table_name, claims.approval_id, approvals.DECIDED, delivered=True, reason="")
+        return _undelivered(dynamodb, env.table_name, approval, error, first_attempt=first_attempt, log=log)
+    _settle(dynamodb, env.table_name, approval, approvals.DECIDED, delivered=True, reason="")
     logger.info("approval decided", extra=log)
     metrics.add_metric(name=f"Approvals{decision.title()}", unit=MetricUnit.Count, value=1)
     return approval_views.decided_page({**approval, **outcome}, just_now=True)
@@ -101,28 +104,33 @@ def _deliver(stepfunctions: Any, task_token: str, outcome: dict[str, Any]) -> No
         stepfunctions.send_task_success(taskToken=task_token, output=json.dumps(outcome, sort_keys=True))
     else:
         stepfunctions.send_task_failure(
-            taskToken=task_token, error=ApprovalRejected.error_name(), cause=json.dumps(outcome, sort_keys=True)
+            taskToken=task_token, error=ApprovalRejected.error_name(), cause=approvals.rejection_text(outcome)
         )
 
 
 def _undelivered(
-    dynamodb: Any, table: str, approval_id: str, error: Exception, *, first_attempt: bool, log: dict[str, Any]
+    dynamodb: Any, table: str, approval: dict[str, Any], error: Exception, *, first_attempt: bool, log: dict[str, Any]
 ) -> Page:
     code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else type(error).__name__
     log = {**log, "error": code}
-    if code in NOT_WAITING:
-        if first_attempt:
-            _settle(dynamodb, table, approval_id, approvals.UNDELIVERED, delivered=False, reason=code)
+    try:
+        if code in NOT_WAITING and first_attempt:
+            _settle(dynamodb, table, approval, approvals.UNDELIVERED, delivered=False, reason=code)
             logger.warning("decision not delivered: the workflow no longer waits", extra=log)
             return approval_views.expired_page(undelivered=True)
-        # After an unconfirmed attempt: the workflow may have heard it then, or timed out since.
-        _settle(dynamodb, table, approval_id, approvals.DECIDED, delivered=None, reason=code)
-        logger.warning("workflow no longer waits after an unconfirmed delivery", extra=log)
-        return approval_views.NO_LONGER_WAITING
-    if code in REFUSED_UNPROCESSED and first_attempt:
-        _reopen(dynamodb, table, approval_id)
-        logger.error("decision not delivered; approval reopened", extra=log)
-        return approval_views.NOT_DELIVERED
+        if code in NOT_WAITING:
+            # After an unconfirmed attempt: the workflow may have heard it then, or timed out since.
+            _settle(dynamodb, table, approval, approvals.DECIDED, delivered=None, reason=code)
+            logger.warning("workflow no longer waits after an unconfirmed delivery", extra=log)
+            return approval_views.NO_LONGER_WAITING
+        if code in REFUSED_UNPROCESSED and first_attempt:
+            _reopen(dynamodb, table, approval)
+            logger.error("decision not delivered; approval reopened", extra=log)
+            return approval_views.NOT_DELIVERED
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        # Another attempt settled it meanwhile: its outcome stands.
+        settled = approvals.get(dynamodb, table, approval["approvalId"])
+        return approval_views.decided_page(settled or approval, just_now=False)
     logger.error("decision recorded; delivery unconfirmed", extra=log)
     metrics.add_metric(name="ApprovalDeliveriesUnconfirmed", unit=MetricUnit.Count, value=1)
     return approval_views.DELIVERY_UNCONFIRMED
@@ -143,26 +151,42 @@ def _not_decidable(approval: dict[str, Any] | None, claims: LinkClaims, now: dat
     return approval_views.INVALID_LINK
 
 
-def _settle(dynamodb: Any, table: str, approval_id: str, status: str, *, delivered: bool | None, reason: str) -> None:
-    """The decision's last state (``delivered`` None: unknown); the task token is dropped: its job is over."""
+def _settle(
+    dynamodb: Any, table: str, approval: dict[str, Any], status: str, *, delivered: bool | None, reason: str
+) -> None:
+    """The decision's last state (``delivered`` None: unknown); the task token is dropped: its job is over.
+
+    Only a successful delivery settles unconditionally; any other outcome only while the token is still there and
+    the decision not yet confirmed (another attempt may have settled it)."""
+    condition = {} if delivered else {"ConditionExpression": "attribute_exists(taskToken) AND delivered = :false"}
+    values = {":status": status, ":delivered": delivered, ":reason": reason} | ({} if delivered else {":false": False})
     dynamodb.update_item(
         TableName=table,
-        Key=approvals.key(approval_id),
+        Key=approvals.key(approval["approvalId"]),
         UpdateExpression="SET #status = :status, delivered = :delivered, deliveryError = :reason REMOVE taskToken",
         ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues=records.to_item({":status": status, ":delivered": delivered, ":reason": reason}),
+        ExpressionAttributeValues=records.to_item(values),
+        **condition,
     )
 
 
-def _reopen(dynamodb: Any, table: str, approval_id: str) -> None:
-    """Undo the claim (nothing reached the workflow) so the link can decide again."""
+def _reopen(dynamodb: Any, table: str, approval: dict[str, Any]) -> None:
+    """Undo this attempt's own claim (nothing reached the workflow) so the link can decide again."""
     dynamodb.update_item(
         TableName=table,
-        Key=approvals.key(approval_id),
+        Key=approvals.key(approval["approvalId"]),
         UpdateExpression="SET #status = :pending REMOVE decision, decidedBy, decidedAt, sourceIp, userAgent, delivered",
-        ConditionExpression="#status = :decided",
+        ConditionExpression="#status = :decided AND delivered = :false AND decidedAt = :at AND decidedBy = :by",
         ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues=records.to_item({":pending": approvals.PENDING, ":decided": approvals.DECIDED}),
+        ExpressionAttributeValues=records.to_item(
+            {
+                ":pending": approvals.PENDING,
+                ":decided": approvals.DECIDED,
+                ":false": False,
+                ":at": approval["decidedAt"],
+                ":by": approval["decidedBy"],
+            }
+        ),
     )
 
 

@@ -27,10 +27,10 @@ def confirmation(request: Request) -> Page:
     if approval is None:
         return approval_views.UNKNOWN_APPROVAL
     decision = approvals.APPROVED if link.claims.action == APPROVE else approvals.REJECTED
-    if approvals.awaits_delivery(approval, link.claims.recipient, decision):
+    if approvals.awaits_delivery(approval, link.claims.recipient, decision, request.now):
         return approval_views.confirmation_page(approval, link.claims, link.signature, resend=True)
     if approval["status"] == approvals.DECIDED:
-        return approval_views.decided_page(approval, just_now=False)
+        return approval_views.decided_page(approval, just_now=False)  # (says when delivery is unknown)
     if approval["status"] != approvals.PENDING:
         return approval_views.expired_page(undelivered=True)
     logger.info("approval page shown", extra={"approvalId": link.claims.approval_id, "action": link.claims.action})

@@ -139,7 +139,10 @@ def _approval_summary(planned: dict[str, Any], approval: dict[str, Any] | None) 
         return None
     if approval is None:
         return {"status": "NOT_REQUESTED"}
-    fields = ("status", "approvalId", "approvers", "requestedAt", "expiresAt", "decidedBy", "decidedAt", "sourceIp")
+    fields = (
+        "status", "approvalId", "approvers", "unreachableApprovers", "requestedAt", "expiresAt",
+        "decidedBy", "decidedAt", "sourceIp", "detail",
+    )  # fmt: skip
     return {name: approval[name] for name in fields if name in approval}
 
 

@@ -212,7 +212,7 @@ def _approval(functions: WorkflowFunctions, run_table: TableTarget) -> Chain:
         retry=(TRANSIENT_AWS_RETRY,),
         comment="Emails signed links to the wave's approvers; ApprovalDecision answers with the decision.",
         catch=(
-            Catch((errors.ApprovalRejected.error_name(),), "ReadRejection", result_path="$.rejection"),
+            Catch((errors.ApprovalRejected.error_name(),), "RejectionExplained", result_path="$.rejection"),
             Catch(("States.Timeout",), "RecordApprovalTimedOut", result_path="$.timeout"),
             Catch(ON_ANY_ERROR, "WaveHalted"),
         ),
@@ -268,33 +268,35 @@ def _approval_refused(run_table: TableTarget) -> tuple[Chain, ...]:
     to_rejected = (Catch(ON_ANY_ERROR, rejected.name, result_path=None),)
     to_timed_out = (Catch(ON_ANY_ERROR, timed_out.name, result_path=None),)
     return (
-        chain(
-            Pass(
-                "ReadRejection",
-                parameters={"decision.$": "States.StringToJson($.rejection.Cause)"},
-                result_path="$.rejection",
-                comment="ApprovalDecision sends the decision (who, when, from where) as the failure's cause.",
-            ),
-            _record_wave(
-                "RecordApprovalRejected",
-                run_table,
-                "SET #status = :halted, reason = :reason, approval.#status = :status, approval.decidedBy = :by, "
-                "approval.decidedAt = :at, approval.sourceIp = :ip, approval.userAgent = :agent",
-                {
-                    ":halted": {"S": "HALTED"},
-                    ":reason": {
-                        "S.$": "States.Format('wave {} rejected by {} at {}', $.wave.name, "
-                        "$.rejection.decision.decidedBy, $.rejection.decision.decidedAt)"
-                    },
-                    ":status": {"S": "REJECTED"},
-                    ":by": {"S.$": "$.rejection.decision.decidedBy"},
-                    ":at": {"S.$": "$.rejection.decision.decidedAt"},
-                    ":ip": {"S.$": "$.rejection.decision.sourceIp"},
-                    ":agent": {"S.$": "$.rejection.decision.userAgent"},
-                },
-                catch=to_rejected,
-            ),
-            rejected,
+        # The cause is "rejected by <who> at <when> from <ip>" (plain text: nothing to parse, so nothing that could
+        # fail the run where no Catch reaches). Without one the wave still halts, unrecorded.
+        branch(
+            "RejectionExplained",
+            [
+                (
+                    Condition.all_of(
+                        Condition.compare("$.rejection.Cause", "IsPresent", True),
+                        Condition.compare("$.rejection.Cause", "IsString", True),
+                    ),
+                    chain(
+                        _record_wave(
+                            "RecordApprovalRejected",
+                            run_table,
+                            "SET #status = :halted, reason = :reason, approval.#status = :status, "
+                            "approval.detail = :detail",
+                            {
+                                ":halted": {"S": "HALTED"},
+                                ":reason": {"S.$": "States.Format('wave {} {}', $.wave.name, $.rejection.Cause)"},
+                                ":status": {"S": "REJECTED"},
+                                ":detail": {"S.$": "$.rejection.Cause"},
+                            },
+                            catch=to_rejected,
+                        ),
+                        rejected,
+                    ),
+                )
+            ],
+            otherwise=rejected,
         ),
         chain(
             _record_wave(

@@ -18,7 +18,6 @@ from typing import Any
 from handlers.common.errors import ApprovalChannelUnsafe
 
 EMAIL_PROTOCOLS = frozenset({"email", "email-json"})
-PENDING_CONFIRMATION = "PendingConfirmation"
 
 
 @dataclass(frozen=True)
@@ -35,9 +34,12 @@ def recipients(sns: Any, topic_arn: str, approvers: Sequence[str]) -> Recipients
     pages = sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn)
     for subscription in (s for page in pages for s in page["Subscriptions"]):
         arn = subscription["SubscriptionArn"]
-        if arn == PENDING_CONFIRMATION:
+        if not arn.startswith("arn:"):
+            continue  # "PendingConfirmation" or "Deleted" (unsubscribed from an email's link): receives nothing
+        attributes = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+        if attributes.get("PendingConfirmation") == "true":
             continue  # receives nothing until confirmed; checked again on the next request
-        address = _own_address(subscription, sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"])
+        address = _own_address(subscription, attributes)
         subscribed[address.lower()] = address
     reachable = {approver: subscribed[approver.lower()] for approver in approvers if approver.lower() in subscribed}
     unreachable = [approver for approver in approvers if approver.lower() not in subscribed]

@@ -101,6 +101,8 @@ def confirmation_page(approval: Mapping[str, Any], claims: LinkClaims, signature
 def decided_page(decision: Mapping[str, Any], *, just_now: bool) -> Page:
     """After the POST that decided (200), or for any later visit (409)."""
     e = html.escape
+    if not just_now and "delivered" in decision and decision["delivered"] is None:
+        return NO_LONGER_WAITING
     word = "approved" if decision["decision"] == "APPROVED" else "rejected"
     if just_now:
         follow = (
@@ -168,7 +170,11 @@ NO_LONGER_WAITING = Page(
     "<p>Your decision is recorded. If an earlier confirmation reached the workflow, it acted on it; otherwise the "
     "approval timed out and the run stopped before this wave. The run's record shows which.</p>",
 )
-SERVER_ERROR = Page(500, "Something went wrong", "<p>Nothing was recorded. Please try again later.</p>")
+SERVER_ERROR = Page(
+    500,
+    "Something went wrong",
+    "<p>Please open your link again in a minute: the page will show whether your decision was recorded.</p>",
+)
 NOT_FOUND = Page(404, "Not found", "<p>There is nothing here.</p>")
 
 

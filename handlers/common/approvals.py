@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from handlers.common import records
@@ -23,6 +24,9 @@ UNDELIVERED = "UNDELIVERED"
 APPROVED = "APPROVED"
 REJECTED = "REJECTED"
 USER_AGENT_LENGTH = 512
+# A recorded decision may be sent again only after this long: longer than ApprovalDecision's own timeout (15 s), so
+# the attempt that recorded it has certainly ended (two attempts racing would confuse "not waiting" with "lost").
+REDELIVERY_AFTER_SECONDS = 60
 RECORD_DAYS_AFTER_EXPIRY = 7
 ACCOUNTS_SHOWN = 20
 
@@ -83,14 +87,21 @@ def plan(wave: Mapping[str, Any], settings: Mapping[str, Any], previous: Sequenc
     }
 
 
-def awaits_delivery(approval: Mapping[str, Any] | None, recipient: str, decision: str) -> bool:
-    """``recipient``'s ``decision`` is recorded (DECIDED, token kept) but not known to have reached the workflow."""
+def awaits_delivery(approval: Mapping[str, Any] | None, recipient: str, decision: str, now: datetime) -> bool:
+    """``recipient``'s ``decision`` is recorded (DECIDED, token kept), not known to have reached the workflow, and
+    the attempt that recorded it is over: it may be sent again."""
     return bool(
         approval
         and approval["status"] == DECIDED
         and approval.get("delivered") is False
         and (approval.get("decidedBy"), approval.get("decision")) == (recipient, decision)
+        and records.parse_iso(approval["decidedAt"]) <= now - timedelta(seconds=REDELIVERY_AFTER_SECONDS)
     )
+
+
+def rejection_text(decision: Mapping[str, Any]) -> str:
+    """How a rejection reaches the workflow (the task failure's cause) and reads in the run record and report."""
+    return f"rejected by {decision['decidedBy']} at {decision['decidedAt']} from {decision['sourceIp']}"
 
 
 def decision_record(approval: Mapping[str, Any]) -> dict[str, Any]:

@@ -108,6 +108,8 @@ def report_html(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -
 
 def approval_text(approval: Mapping[str, Any]) -> str:
     """``APPROVED by ops@example.com at 2026-12-08T10:00:00Z from 203.0.113.7`` (or what is known of it)."""
+    if approval.get("detail"):
+        return f"{approval['status']} ({approval['detail']})"
     text = str(approval["status"])
     if approval.get("decidedBy"):
         text += f" by {approval['decidedBy']}"

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from generator.approval_api import STAGE
+from handlers.common import approvals
 from tests.support.cfn import generated_template
 from tests.support.policies import as_list, identity_statements
 
@@ -179,3 +180,8 @@ def test_only_the_approval_functions_reach_approval_items_and_the_page_never_rea
     readable = page["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
     assert "taskToken" not in readable
     assert "tokenDigest" not in readable
+
+
+def test_a_decision_is_sent_again_only_after_the_attempt_that_recorded_it_has_ended(hub: dict[str, Any]) -> None:
+    timeout = hub["Resources"]["ApprovalDecisionFunction"]["Properties"]["Timeout"]
+    assert timeout < approvals.REDELIVERY_AFTER_SECONDS

@@ -144,11 +144,14 @@ def test_a_rejected_or_timed_out_approval_is_recorded_then_halts_the_run(definit
     wave = next(scope for path, scope in scopes(definition) if path == "/Waves")["States"]
     catches = {tuple(c["ErrorEquals"]): c["Next"] for c in wave["RequestApproval"]["Catch"]}
     assert catches == {
-        ("ApprovalRejected",): "ReadRejection",
+        ("ApprovalRejected",): "RejectionExplained",
         ("States.Timeout",): "RecordApprovalTimedOut",
         ("States.ALL",): "WaveHalted",
     }
-    assert wave["ReadRejection"]["Next"] == "RecordApprovalRejected"
+    # The rejection's cause is read only once it is known to be a string (no parsing, nothing uncatchable).
+    (explained,) = wave["RejectionExplained"]["Choices"]
+    assert explained["Next"] == "RecordApprovalRejected"
+    assert wave["RejectionExplained"]["Default"] == "WaveRejected"
     for record, halt, error in (
         ("RecordApprovalRejected", "WaveRejected", "ApprovalRejected"),
         ("RecordApprovalTimedOut", "WaveNotApproved", "ApprovalTimedOut"),

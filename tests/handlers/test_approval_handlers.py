@@ -25,7 +25,8 @@ from moto import mock_aws
 from moto.sns.models import sns_backends
 
 from handlers import approval_decision, request_approval
-from handlers.common import approval_links, records, runtime
+from handlers.common import approval_channel, approval_links, records, runtime
+from handlers.common import approvals as approvals_module
 from handlers.common.approval_links import LinkClaims
 from handlers.common.aws import Clients
 from handlers.common.errors import ApprovalChannelUnsafe
@@ -100,7 +101,8 @@ class Approvals:
         return described
 
     def settled_execution(self) -> dict[str, Any]:
-        for _ in range(100):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             described = self.execution()
             if described["status"] != "RUNNING":
                 return described
@@ -180,7 +182,8 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Approvals]:
 
 def _wait_for_token(topic_arn: str) -> str:
     topic = sns_backends[HUB_ACCOUNT][HUB_REGION].topics[topic_arn]
-    for _ in range(200):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         if topic.sent_notifications:
             return str(topic.sent_notifications[0][1])
         time.sleep(0.01)
@@ -476,11 +479,12 @@ MALFORMED = {
 
 @pytest.mark.parametrize("damage", MALFORMED.values(), ids=MALFORMED.keys())
 def test_a_malformed_link_is_a_bad_request(hub: Approvals, damage: Any) -> None:
-    hub.request()
+    approval_id = hub.request()["approvalId"]
     link = damage(hub.links()["approve"])
 
     assert approvals.open_link(hub.api, link)["statusCode"] == 400
     assert approvals.confirm(hub.api, link)["statusCode"] == 400
+    assert hub.approval(approval_id)["status"] == "PENDING"
     assert hub.execution()["status"] == "RUNNING"
 
 
@@ -553,8 +557,14 @@ def test_an_unconfirmed_delivery_keeps_the_decision_and_the_same_link_sends_it_a
     approval = hub.approval(approval_id)
     assert (approval["status"], approval["delivered"], approval["decidedBy"]) == ("DECIDED", False, APPROVERS[0])
     assert hub.execution()["status"] == "RUNNING"
-    # Nobody else can decide meanwhile; the approver's own link offers to send the decision again.
+    # Nobody else can decide meanwhile.
     assert approvals.confirm(hub.api, hub.links(APPROVERS[1])["reject"])["statusCode"] == 409
+
+    # A second click at once is the same decision, already recorded: nothing is sent twice at the same time.
+    assert approvals.confirm(hub.api, link)["statusCode"] == 409
+    assert approvals.open_link(hub.api, link)["statusCode"] == 409
+    # Once the first attempt has certainly ended, the approver's own link offers to send it again.
+    hub.at(NOW + timedelta(minutes=5, seconds=approvals_module.REDELIVERY_AFTER_SECONDS + 1))
     page = approvals.open_link(hub.api, link)
     assert page["statusCode"] == 200
     assert "Send again: approve wave fleet" in page_text(page)
@@ -584,6 +594,7 @@ def test_a_delivery_that_arrived_unconfirmed_is_not_reported_as_not_applied(
     assert hub.settled_execution()["status"] == "SUCCEEDED"
 
     monkeypatch.setattr(approval_decision, "_deliver", original)
+    hub.at(NOW + timedelta(minutes=5, seconds=approvals_module.REDELIVERY_AFTER_SECONDS + 1))
     again = approvals.confirm(hub.api, link)
 
     assert again["statusCode"] == 409
@@ -620,3 +631,39 @@ def test_tokens_and_signatures_never_reach_the_logs(hub: Approvals, capsys: pyte
     for link in links.values():
         assert link.fields["sig"] not in output
     assert API_URL not in output
+
+
+class _ListedSubscriptions:
+    """SNS as an approvals topic with subscriptions moto cannot produce (unsubscribed, unconfirmed)."""
+
+    def __init__(self, listed: list[dict[str, str]], attributes: dict[str, dict[str, str]]) -> None:
+        self.listed, self.attributes = listed, attributes
+
+    def get_paginator(self, _operation: str) -> Any:
+        listed = self.listed
+        return type("Paginator", (), {"paginate": lambda _self, **_kwargs: [{"Subscriptions": listed}]})()
+
+    def get_subscription_attributes(self, SubscriptionArn: str) -> dict[str, Any]:
+        return {"Attributes": self.attributes[SubscriptionArn]}
+
+
+def test_unsubscribed_and_unconfirmed_subscriptions_receive_nothing_and_break_nothing() -> None:
+    arn = "arn:aws:sns:eu-west-1:123456789012:approvals:1"
+    pending = "arn:aws:sns:eu-west-1:123456789012:approvals:2"
+    sns = _ListedSubscriptions(
+        [
+            {"SubscriptionArn": "Deleted", "Protocol": "email", "Endpoint": "left@example.com"},
+            {"SubscriptionArn": "PendingConfirmation", "Protocol": "email", "Endpoint": "new@example.com"},
+            {"SubscriptionArn": pending, "Protocol": "https", "Endpoint": "https://chat.example.test/hook"},
+            {"SubscriptionArn": arn, "Protocol": "email", "Endpoint": "ops@example.com"},
+        ],
+        {
+            pending: {"PendingConfirmation": "true"},
+            arn: {"PendingConfirmation": "false", "FilterPolicy": json.dumps({"approver": ["ops@example.com"]})},
+        },
+    )
+
+    found = approval_channel.recipients(sns, "topic", ["ops@example.com", "left@example.com", "new@example.com"])
+
+    assert found.reachable == {"ops@example.com": "ops@example.com"}
+    assert found.unreachable == ["left@example.com", "new@example.com"]

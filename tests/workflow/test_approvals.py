@@ -99,8 +99,9 @@ def test_rejected_approval_halts_later_waves(hub: Rehearsal) -> None:
     assert record is not None
     assert record["status"] == "HALTED"
     assert record["approval"]["status"] == "REJECTED"
-    assert record["approval"]["decidedBy"] == request["approver"]
-    assert record["reason"].startswith(f"wave fleet rejected by {request['approver']} at ")
+    assert record["approval"]["detail"].startswith(f"rejected by {request['approver']} at ")
+    assert record["approval"]["detail"].endswith(" from 203.0.113.7")
+    assert record["reason"] == f"wave fleet {record['approval']['detail']}"
     meta = hub.item("rejected-run", "META")
     assert meta is not None
     assert (meta["status"], meta["outcome"]) == ("HALTED", 500)
@@ -108,7 +109,7 @@ def test_rejected_approval_halts_later_waves(hub: Rehearsal) -> None:
     assert hub.item("rejected-run", "WAVE#02") is None
     (subject, message) = hub.notifications()[-1]
     assert "HALTED" in subject
-    assert "approval: REJECTED by" in message
+    assert f"approval: REJECTED (rejected by {request['approver']} at " in message
 
 
 def test_an_approval_that_times_out_halts_the_run_and_its_links_stop_working(hub: Rehearsal) -> None:

@@ -88,6 +88,13 @@ def table_conditions(role: dict[str, Any]) -> tuple[list[str], list[str]]:
     raise AssertionError("no UseRunTable statement")
 
 
+def test_the_page_may_read_its_keys_but_not_the_token() -> None:
+    # Independent of the list both the page and its role are built from: DynamoDB requires the key attributes.
+    _, attributes = table_conditions(generated_template("hub.json")["Resources"]["ApprovalPageFunctionRole"])
+    assert {"pk", "sk"} <= set(attributes)
+    assert not {"taskToken", "tokenDigest"} & set(attributes)
+
+
 def assert_table_access_allowed(hub: Rehearsal) -> None:
     """Every run-table access made in the rehearsal stays inside its role's partitions and attributes."""
     resources = generated_template("hub.json")["Resources"]
