@@ -21,7 +21,7 @@ from awacs.aws import (
     StringEqualsIfExists,
 )
 from troposphere import GetAtt, If, Parameter, Ref, Sub, Template
-from troposphere.awslambda import Code, Environment, Function, LoggingConfig, TracingConfig
+from troposphere.awslambda import Code, DeadLetterConfig, Environment, Function, LoggingConfig, TracingConfig
 from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 
@@ -34,6 +34,7 @@ from generator.iam import Grant, grants_document, service_trust, table_key_grant
 from generator.messaging import MessagingRefs
 from generator.parameters import SHARES_INSTANCE_OUTPUT, HubParameters
 from generator.retention import retained
+from generator.run_stops import StopQueueRefs
 from generator.spoke_access import SpokeAccessRefs
 from generator.storage import StorageRefs
 from handlers.common import approvals, records
@@ -57,6 +58,7 @@ class HubResources:
     encryption: EncryptionRefs
     approval_signing: ApprovalSigningRefs
     approval_api_url: Sub
+    stop_queue: StopQueueRefs
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class FunctionSpec:
     fleet_role: str | None = None
     # Set for the approval functions: the role gets the name the approval signing key's policy admits.
     approval_role: str | None = None
+    # Invoked asynchronously (by EventBridge): failed events go to the run-stop dead-letter queue.
+    dead_letter: bool = False
 
     @property
     def kebab(self) -> str:
@@ -242,6 +246,13 @@ FUNCTIONS = (
         settings=("approval_key",),
         approval_role=DECISION,
     ),
+    FunctionSpec(
+        "CancelRun", "cancel_run", "Cancels the commands of a run whose execution stopped early; closes its record.",
+        timeout=300, memory=256, concurrency="control",
+        grants=_with(_table("Query", "UpdateItem"), _notify), settings=("topic",),
+        # In a spoke only to cancel the run's commands still running there.
+        fleet_role="cancel", dead_letter=True,
+    ),
 )  # fmt: skip
 
 
@@ -290,9 +301,7 @@ def add_functions(template: Template, parameters: HubParameters, hub: HubResourc
         refs.functions[spec.name] = template.add_resource(
             Function(
                 f"{spec.name}Function",
-                Metadata={
-                    "checkov": suppressions.checkov(suppressions.SYNCHRONOUS_FUNCTION, suppressions.NO_VPC_RESOURCES)
-                },
+                Metadata={"checkov": suppressions.checkov(*_suppressed(spec))},
                 FunctionName=naming.prefixed(f"-{spec.kebab}"),
                 Description=spec.description,
                 Runtime=RUNTIME,
@@ -308,6 +317,7 @@ def add_functions(template: Template, parameters: HubParameters, hub: HubResourc
                 KmsKeyArn=hub.encryption.key_arn,
                 TracingConfig=TracingConfig(Mode="Active"),
                 LoggingConfig=LoggingConfig(LogGroup=Ref(log_group)),
+                **({"DeadLetterConfig": DeadLetterConfig(TargetArn=hub.stop_queue.arn)} if spec.dead_letter else {}),
             )
         )
     return refs
@@ -331,6 +341,8 @@ def _role(spec: FunctionSpec, hub: HubResources, log_group: LogGroup) -> Role:
     if spec.approval_role:
         extra["RoleName"] = naming.hub_approval_role_name(spec.approval_role)
     fleet = hub.spoke_access.fleet_grants() if spec.fleet_role else ()
+    if spec.dead_letter:
+        fleet = (*fleet, hub.stop_queue.send_grant())
     return Role(
         f"{spec.name}FunctionRole",
         Description=f"{spec.name} function of the patch orchestrator hub.",
@@ -338,6 +350,12 @@ def _role(spec: FunctionSpec, hub: HubResources, log_group: LogGroup) -> Role:
         Policies=[Policy(PolicyName=spec.kebab, PolicyDocument=grants_document((*own, *fleet, *spec.grants(hub))))],
         **extra,
     )
+
+
+def _suppressed(spec: FunctionSpec) -> tuple[tuple[str, str], ...]:
+    if spec.dead_letter:
+        return (suppressions.NO_VPC_RESOURCES,)
+    return (suppressions.SYNCHRONOUS_FUNCTION, suppressions.NO_VPC_RESOURCES)
 
 
 def _concurrency(parameters: HubParameters, kind: Concurrency) -> Parameter:

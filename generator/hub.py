@@ -15,6 +15,7 @@ from generator.functions import HubResources, add_functions
 from generator.messaging import add_messaging
 from generator.outputs import add_hub_outputs
 from generator.parameters import add_hub_parameters
+from generator.run_stops import add_stop_queue, add_stop_rule
 from generator.spoke_access import add_spoke_access
 from generator.state_machine import add_state_machine, state_machine_name
 from generator.storage import add_storage
@@ -44,10 +45,11 @@ def build_hub() -> Hub:
     spoke_access = add_spoke_access(template, encryption)
     approval_signing = add_approval_signing(template)
     approval_endpoint = add_approval_endpoint(template)
+    stop_queue = add_stop_queue(template)
     functions = add_functions(
         template,
         parameters,
-        HubResources(storage, messaging, spoke_access, encryption, approval_signing, approval_endpoint.url),
+        HubResources(storage, messaging, spoke_access, encryption, approval_signing, approval_endpoint.url, stop_queue),
     )
     approval_api = add_approval_api(
         template,
@@ -61,6 +63,7 @@ def build_hub() -> Hub:
         functions.workflow(), run_table=storage.run_table_target(), state_machine_name=state_machine_name()
     )
     state_machine = add_state_machine(template, parameters, encryption, workflow)
+    add_stop_rule(template, state_machine, stop_queue, cancel_run=functions.functions["CancelRun"])
     add_hub_outputs(
         template,
         storage=storage,

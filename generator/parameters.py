@@ -114,7 +114,7 @@ def add_hub_parameters(template: Template) -> HubParameters:
                 2,
                 1,
                 100,
-                "Reserved concurrency of ValidateRun, EvaluateWave and Finalize.",
+                "Reserved concurrency of ValidateRun, EvaluateWave, Finalize and CancelRun.",
             )
         ),
         approval_concurrency=add(

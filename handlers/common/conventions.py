@@ -30,6 +30,9 @@ HUB_APPROVAL_ROLE_NAME = "{prefix}-approval-{purpose}-{region}"
 RUN_TIMEOUT_SECONDS = 14 * 24 * 3600
 MAX_TOTAL_APPROVAL_MINUTES = RUN_TIMEOUT_SECONDS // 60 // 2
 
+# How a run's execution can end early: the states whose status-change events make the hub cancel its commands.
+STOPPED_EXECUTION_STATUSES = ("ABORTED", "FAILED", "TIMED_OUT")
+
 # The command document the spoke owns for pre-patch snapshots (fixed content; no arbitrary shell).
 SNAPSHOT_DOCUMENT_NAME = "{prefix}-PrePatchSnapshot"
 

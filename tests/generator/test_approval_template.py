@@ -104,6 +104,7 @@ def test_each_function_may_be_invoked_only_by_its_own_method_and_route(hub: dict
     permissions = {
         p["Properties"]["FunctionName"]["Fn::GetAtt"][0]: p["Properties"]
         for p in resources(hub, "AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
     }
     for function, method in (("ApprovalPageFunction", "GET"), ("ApprovalDecisionFunction", "POST")):
         permission = permissions[function]

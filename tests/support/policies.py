@@ -75,6 +75,7 @@ def _arn(name: str, template: dict[str, Any]) -> str:
         "AWS::Logs::LogGroup": f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
         "AWS::IAM::Role": f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}",
         "AWS::S3::Bucket": f"arn:{PARTITION}:s3:::{name.lower()}",
+        "AWS::SQS::Queue": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{name}",
     }[kind]
 
 

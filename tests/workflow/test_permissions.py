@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from generator.functions import FUNCTIONS
+from tests.handlers.test_cancel_run import started_run, status_change
 from tests.support import approvals
 from tests.support.cfn import generated_template
 from tests.support.fleet import NEVER, Behaviour
@@ -61,6 +62,9 @@ def test_every_call_made_in_rehearsals_is_allowed_by_the_generated_roles(hub: Re
     assert approvals.confirm(hub, link)["statusCode"] == 200
     assert approvals.confirm(hub, link)["statusCode"] == 409
     assert hub.wait(gated)["status"] == "SUCCEEDED"
+    # A run stopped with a command still running: CancelRun cancels it in the spoke and closes the record.
+    started_run(hub)
+    assert hub.invoke("CancelRun", status_change("ABORTED"))["cancelled"] == 1
     assert {name for name, *_ in hub.aws_calls} == {spec.name for spec in FUNCTIONS}
 
     assert {function for function, *_ in hub.table_access} >= {"ApprovalPage", "ApprovalDecision", "RequestApproval"}
