@@ -34,10 +34,10 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
         metrics.add_metric(name="RunStopEventsIgnored", unit=MetricUnit.Count, value=1)
         return {"runId": run_id, "cancelled": 0, "closed": False}
     dynamodb = clients.hub("dynamodb")
-    items = list(records.query_prefix(dynamodb, env.table_name, run_id, ""))
-    recorded_targets = {item["sk"] for item in items if item["sk"].startswith("TARGET#")}
+    # Ledger and target items only: a large run's instance items are not read.
+    recorded_targets = {item["sk"] for item in records.query_prefix(dynamodb, env.table_name, run_id, "TARGET#")}
     cancelled, unreachable = 0, []
-    for ledger in (item for item in items if item["sk"].startswith("CMD#")):
+    for ledger in records.query_prefix(dynamodb, env.table_name, run_id, "CMD#"):
         _, wave, account_id, region, _phase = ledger["sk"].split("#")
         target = Target(run_id, int(wave), account_id, region)
         still_open = records.target_sk(target.wave_index, account_id, region) not in recorded_targets
