@@ -96,4 +96,4 @@ def _close_run(dynamodb: Any, env: Env, run_id: str, status: str, *, now: dateti
     return True
 
 
-lambda_handler = entry_point(handle)
+lambda_handler = entry_point(handle, correlation_id_path="detail.name")  # the execution's name is the run id

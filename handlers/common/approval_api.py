@@ -21,7 +21,7 @@ from handlers.common import approval_links, approval_views, runtime
 from handlers.common.approval_links import InvalidLink, LinkClaims
 from handlers.common.approval_views import CONTENT_TYPE, HEADERS, NOT_FOUND, SERVER_ERROR, Page
 from handlers.common.aws import Clients
-from handlers.common.runtime import Container, Env, Handler, logger, metrics
+from handlers.common.runtime import Env, Handler, logger, metrics
 
 ApprovalRoute = Callable[["Request"], Page]
 MAX_FORM_BYTES = 4096
@@ -95,40 +95,31 @@ def route(method: str, page: ApprovalRoute, *, form: bool) -> Handler:
 
         app.route("/approvals/<approval_id>", method)(approval)
         app.not_found(lambda _error: respond(NOT_FOUND))
-        return app.resolve(event, None)  # type: ignore[arg-type]
+        response: dict[str, Any] = app.resolve(event, None)  # type: ignore[arg-type]
+        # Answers by class (2xx, 4xx, ...): a burst of 4xx is someone trying links that are not theirs.
+        metrics.add_metric(name=f"ApprovalApi{response['statusCode'] // 100}xx", unit=MetricUnit.Count, value=1)
+        return response
 
     return handle
 
 
 def entry_point(handle: Handler) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The ``lambda_handler`` for an approval route's ``handle``."""
-    container = Container()
+    """The ``lambda_handler`` for an approval route's ``handle``: an unexpected error is a page, never a trace."""
+    return runtime.entry_point(
+        handle, correlation_id_path=correlation_paths.API_GATEWAY_REST, answer_error=_server_error
+    )
 
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-    @metrics.log_metrics
-    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        env, clients = container.get()
-        try:
-            response = handle(event, env=env, clients=clients, now=runtime.utcnow())
-            # Answers by class (2xx, 4xx, ...): a burst of 4xx is someone trying links that are not theirs.
-            metrics.add_metric(name=f"ApprovalApi{response['statusCode'] // 100}xx", unit=MetricUnit.Count, value=1)
-            return response
-        except Exception as error:
-            # The error's type only: messages of SDK errors may quote request parameters.
-            logger.error("request failed", extra={"errorType": type(error).__name__})
-            metrics.add_metric(name="HandlerErrors", unit=MetricUnit.Count, value=1)
-            page = SERVER_ERROR
-            return {
-                "statusCode": page.status,
-                "multiValueHeaders": {
-                    name: [value] for name, value in {**HEADERS, "Content-Type": CONTENT_TYPE}.items()
-                },
-                "body": page.render(),
-                "isBase64Encoded": False,
-            }
 
-    lambda_handler.container = container  # type: ignore[attr-defined]
-    return lambda_handler
+def _server_error(error: Exception) -> dict[str, Any]:
+    # The error's type only: messages of SDK errors may quote request parameters.
+    logger.error("request failed", extra={"errorType": type(error).__name__})
+    headers = {**HEADERS, "Content-Type": CONTENT_TYPE}
+    return {
+        "statusCode": SERVER_ERROR.status,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "body": SERVER_ERROR.render(),
+        "isBase64Encoded": False,
+    }
 
 
 def _form_fields(body: str) -> dict[str, str]:

@@ -116,20 +116,29 @@ class Container:
         return env, self.clients
 
 
-def entry_point(handle: Handler) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The ``lambda_handler`` for ``handle``."""
+def entry_point(
+    handle: Handler,
+    *,
+    correlation_id_path: str = "runId",
+    answer_error: Callable[[Exception], dict[str, Any]] | None = None,
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The ``lambda_handler`` for ``handle``: logs correlated by ``correlation_id_path`` in the event.
+
+    A failure is counted, then raised for the caller's Retry/Catch, or, with ``answer_error`` (a caller that needs
+    a response, like API Gateway), answered with what it returns."""
     container = Container()
 
-    @logger.inject_lambda_context(correlation_id_path="runId", clear_state=True)
+    @logger.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         env, clients = container.get()
         try:
             return handle(event, env=env, clients=clients, now=utcnow())
         except Exception as error:
-            # Every failure is counted (and logged by Powertools with the run id); then it propagates so the
-            # state machine's Retry/Catch see the error name.
             metrics.add_metric(name="HandlerErrors", unit=MetricUnit.Count, value=1)
+            if answer_error is not None:
+                return answer_error(error)
+            # Logged by Powertools with the run id; the state machine's Retry/Catch see the error name.
             raise _classified(error) from error
 
     lambda_handler.container = container  # type: ignore[attr-defined]
