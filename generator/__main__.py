@@ -10,8 +10,8 @@ import click
 from generator import parameter_files
 from generator.build import REGENERATE, artifacts, stale, write
 from generator.package import build_package
-from handlers.common import run_document
-from handlers.common.errors import InvalidRunDocument
+from handlers.contract import run_document
+from handlers.contract.errors import InvalidRunDocument
 
 # Only the document is checked here; the hub fills concurrency defaults from its own parameters.
 CHECK_CONCURRENCY = {"accounts": 10, "regions": 5}

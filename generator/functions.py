@@ -37,7 +37,7 @@ from generator.retention import retained
 from generator.run_stops import StopQueueRefs
 from generator.spoke_access import SpokeAccessRefs
 from generator.storage import StorageRefs
-from handlers.common import approvals, records
+from handlers.contract import table
 
 RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"
@@ -86,8 +86,8 @@ class FunctionSpec:
         return self.module.replace("_", "-")
 
 
-RUN_ITEMS = records.run_pk("*")
-APPROVAL_ITEMS = approvals.approval_pk("*")
+RUN_ITEMS = table.run_pk("*")
+APPROVAL_ITEMS = table.approval_pk("*")
 
 
 def _table(
@@ -235,7 +235,7 @@ FUNCTIONS = (
         timeout=10, memory=256, concurrency="approval",
         # Never the task token: the page reads only what it shows.
         grants=_with(
-            _table("GetItem", partitions=(APPROVAL_ITEMS,), attributes=approvals.PAGE_ATTRIBUTES), _verify_links
+            _table("GetItem", partitions=(APPROVAL_ITEMS,), attributes=table.APPROVAL_PAGE_ATTRIBUTES), _verify_links
         ),
         settings=("approval_key",), approval_role=PAGE,
     ),

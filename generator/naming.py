@@ -1,10 +1,10 @@
-"""The shared naming conventions (``handlers.common.conventions``) rendered as CloudFormation values."""
+"""The shared naming conventions (``handlers.contract.conventions``) rendered as CloudFormation values."""
 
 from __future__ import annotations
 
 from troposphere import Parameter, Ref, Sub, Template
 
-from handlers.common import conventions
+from handlers.contract import conventions
 
 NAME_PREFIX_PARAMETER = "NamePrefix"
 _PREFIX = f"${{{NAME_PREFIX_PARAMETER}}}"

@@ -21,7 +21,7 @@ from generator import naming, suppressions
 from generator.iam import Grant, policy_document
 from generator.retention import retained
 from generator.state_machine import StateMachineRefs
-from handlers.common.conventions import STOPPED_EXECUTION_STATUSES
+from handlers.contract.conventions import STOPPED_EXECUTION_STATUSES
 
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 # EventBridge keeps trying for an hour: long enough to ride out a throttled spoke, short enough to matter.

@@ -32,7 +32,7 @@ from troposphere.ssm import Document
 
 from generator import naming
 from generator.iam import arn, policy_document
-from handlers.common import conventions
+from handlers.contract import conventions
 
 DESCRIPTION = (
     "EC2 Patching Orchestrator spoke: the role the hub assumes (ExternalId) to patch tagged instances in this "

@@ -12,7 +12,7 @@ from generator import naming
 from generator.encryption import EncryptionRefs
 from generator.iam import Grant
 from generator.retention import retained
-from handlers.common import conventions
+from handlers.contract import conventions
 
 EXTERNAL_ID_LENGTH = 32
 

@@ -36,10 +36,8 @@ from generator.encryption import EncryptionRefs
 from generator.iam import policy_document_if
 from generator.parameters import SHARES_INSTANCE_OUTPUT, HubParameters
 from generator.retention import retained
-from handlers.common import records
+from handlers.contract.table import TTL_ATTRIBUTE, run_pk
 
-# Items expire through this attribute (epoch seconds). TTL deletes lazily, so code also checks expiry itself.
-TTL_ATTRIBUTE = "expiresAt"
 NONCURRENT_VERSION_DAYS = 30
 ABORT_UPLOAD_DAYS = 7
 
@@ -58,7 +56,7 @@ class StorageRefs:
             GetAtt(self.run_table, "Arn"),
             self.encryption.key_arn,
             # The workflow writes run records only; approval items (task tokens) are the approval functions'.
-            partitions=(records.run_pk("*"),),
+            partitions=(run_pk("*"),),
         )
 
     @property

@@ -34,8 +34,8 @@ from handlers.common import approval_api, approval_views, approvals, records
 from handlers.common.approval_api import Request
 from handlers.common.approval_links import APPROVE, LinkClaims
 from handlers.common.approval_views import Page
-from handlers.common.errors import ApprovalRejected
 from handlers.common.runtime import logger, metrics
+from handlers.contract.errors import ApprovalRejected
 
 # The workflow no longer waits for this token: it timed out, the execution ended, or it already has the answer.
 NOT_WAITING = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})

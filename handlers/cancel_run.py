@@ -18,10 +18,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from handlers.common import invocations, outcomes, records
 from handlers.common.aws import Clients
-from handlers.common.conventions import STOPPED_EXECUTION_STATUSES
-from handlers.common.errors import SpokeAccessDenied
 from handlers.common.events import Target, field
 from handlers.common.runtime import Env, entry_point, logger, metrics
+from handlers.contract.conventions import STOPPED_EXECUTION_STATUSES
+from handlers.contract.errors import SpokeAccessDenied
 
 STOPPED = frozenset(STOPPED_EXECUTION_STATUSES)
 

@@ -15,9 +15,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from handlers.common import outcomes, records
 from handlers.common.aws import Clients
-from handlers.common.errors import FailureBudgetExceeded, TargetsUnrecorded
 from handlers.common.events import field
 from handlers.common.runtime import Env, entry_point, logger, metrics
+from handlers.contract.errors import FailureBudgetExceeded, TargetsUnrecorded
 
 
 def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from handlers.common import outcomes, records, report
 from handlers.common.aws import Clients
-from handlers.common.errors import HALTING
 from handlers.common.events import field, optional
 from handlers.common.runtime import Env, entry_point, logger, metrics
+from handlers.contract.errors import HALTING
 
 HALTING_NAMES = {error.error_name() for error in HALTING}
 SUBJECT_LENGTH = 100

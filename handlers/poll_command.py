@@ -15,10 +15,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from handlers.common import invocations, records
 from handlers.common.aws import Clients
-from handlers.common.errors import CommandDeadlineExceeded, InvalidEvent
 from handlers.common.events import Target, field
 from handlers.common.fleet import COMMAND_TERMINAL, schedule
 from handlers.common.runtime import Env, entry_point, logger, metrics
+from handlers.contract.errors import CommandDeadlineExceeded, InvalidEvent
 
 # ListCommandInvocations output per plugin is cut at 2,500 characters; a reason needs far less.
 REASON_LENGTH = 500

@@ -22,6 +22,7 @@ from handlers.common.approval_links import APPROVE, REJECT, LinkClaims
 from handlers.common.aws import Clients
 from handlers.common.events import field
 from handlers.common.runtime import Env, entry_point, logger, metrics
+from handlers.contract import table
 
 
 def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
         requested_at = records.iso(now)
         link_expires = int((now + timedelta(seconds=timeout_seconds)).timestamp())
     approval = {
-        "pk": approvals.approval_pk(approval_id),
+        "pk": table.approval_pk(approval_id),
         "sk": records.META,
         "approvalId": approval_id,
         "runId": run_id,

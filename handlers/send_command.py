@@ -21,9 +21,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from handlers.common import conventions, records
+from handlers.common import records
 from handlers.common.aws import Clients, is_transient
-from handlers.common.errors import CommandLedgerBusy, CommandRejected
 from handlers.common.events import Target, field, optional
 from handlers.common.fleet import (
     DELIVERY_TIMEOUT_SECONDS,
@@ -34,6 +33,8 @@ from handlers.common.fleet import (
     schedule,
 )
 from handlers.common.runtime import Env, entry_point, logger, metrics
+from handlers.contract import conventions
+from handlers.contract.errors import CommandLedgerBusy, CommandRejected
 
 # How far before the reservation to look for a command this ledger entry may already have sent.
 LEDGER_LOOKBACK = timedelta(minutes=5)

@@ -14,10 +14,11 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from handlers.common import records, rerun, run_document
+from handlers.common import records, rerun
 from handlers.common.aws import Clients
 from handlers.common.events import field
 from handlers.common.runtime import Env, entry_point, logger, metrics
+from handlers.contract import run_document
 
 
 def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) -> dict[str, Any]:

@@ -21,8 +21,8 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from handlers.common import run_document  # noqa: E402
-from handlers.common.errors import InvalidRunDocument  # noqa: E402
+from handlers.contract import run_document  # noqa: E402
+from handlers.contract.errors import InvalidRunDocument  # noqa: E402
 
 
 def run_id_for(path: Path, document: dict[str, Any], given: str | None, now: datetime) -> str:

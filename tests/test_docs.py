@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.functions import FUNCTIONS
-from handlers.common import run_document
+from handlers.contract import run_document
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -31,10 +31,10 @@ from generator.asl.tasks import (
     lambda_invoke,
     lambda_invoke_wait_for_token,
 )
-from handlers.common import conventions, errors
-from handlers.common.fleet import PATCH, SNAPSHOT
+from handlers.contract import conventions, errors
+from handlers.contract.conventions import PATCH, SNAPSHOT
 
-# The run document keeps approval waits to half of it (handlers.common.conventions).
+# The run document keeps approval waits to half of it (handlers.contract.conventions).
 RUN_TIMEOUT_SECONDS = conventions.RUN_TIMEOUT_SECONDS
 
 # TransientAwsError: throttling that outlasted the SDK's own retries. Back off for minutes, not seconds.

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.common.errors import ApprovalChannelUnsafe
+from handlers.contract.errors import ApprovalChannelUnsafe
 
 EMAIL_PROTOCOLS = frozenset({"email", "email-json"})
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from handlers.common import run_document
+from handlers.contract import run_document
 
 APPROVE = "approve"
 REJECT = "reject"

@@ -17,22 +17,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from handlers.common import records
+from handlers.contract.table import APPROVAL_PAGE_ATTRIBUTES, ApprovalStatus, Decision, approval_pk
 
-PENDING = "PENDING"
-DECIDED = "DECIDED"
-UNDELIVERED = "UNDELIVERED"
-APPROVED = "APPROVED"
-REJECTED = "REJECTED"
+PENDING = ApprovalStatus.PENDING
+DECIDED = ApprovalStatus.DECIDED
+UNDELIVERED = ApprovalStatus.UNDELIVERED
+APPROVED = Decision.APPROVED
+REJECTED = Decision.REJECTED
+# What the confirmation page may read (its role is limited to these): everything but the task token.
+PAGE_ATTRIBUTES = APPROVAL_PAGE_ATTRIBUTES
 USER_AGENT_LENGTH = 512
 # A recorded decision may be sent again only after this long: longer than ApprovalDecision's own timeout (15 s), so
 # the attempt that recorded it has certainly ended (two attempts racing would confuse "not waiting" with "lost").
 REDELIVERY_AFTER_SECONDS = 60
 RECORD_DAYS_AFTER_EXPIRY = 7
 ACCOUNTS_SHOWN = 20
-
-
-def approval_pk(approval_id: str) -> str:
-    return f"APPROVAL#{approval_id}"
 
 
 def key(approval_id: str) -> dict[str, Any]:
@@ -42,13 +41,6 @@ def key(approval_id: str) -> dict[str, Any]:
 def token_digest(task_token: str) -> str:
     """Identifies a task token without storing it twice (a retried request reuses its approval)."""
     return hashlib.sha256(task_token.encode()).hexdigest()
-
-
-# What the confirmation page may read (its role is limited to these): everything but the task token.
-PAGE_ATTRIBUTES = (
-    "pk", "sk", "approvalId", "runId", "waveIndex", "waveName", "status", "approvers", "requestedAt",
-    "linkExpiresAt", "plan", "decision", "decidedBy", "decidedAt", "delivered",
-)  # fmt: skip
 
 
 def get(dynamodb: Any, table: str, approval_id: str, *, attributes: tuple[str, ...] = ()) -> dict[str, Any] | None:

@@ -17,8 +17,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from handlers.common.conventions import spoke_role_arn
-from handlers.common.errors import SpokeAccessDenied, TransientAwsError
+from handlers.contract.conventions import spoke_role_arn
+from handlers.contract.errors import SpokeAccessDenied, TransientAwsError
 
 # Adaptive mode retries throttling with client-side rate limiting: the first line of defence against SSM/EC2
 # throttling; what still fails surfaces as TransientAwsError and the state machine retries with backoff.

@@ -6,8 +6,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from handlers.common.errors import TransientAwsError
 from handlers.common.records import to_item
+from handlers.contract.errors import TransientAwsError
 
 BATCH_SIZE = 25
 MAX_ROUNDS = 8

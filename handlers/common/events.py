@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from handlers.common.errors import InvalidEvent
+from handlers.contract.errors import InvalidEvent
 
 if TYPE_CHECKING:
     from handlers.common.aws import Clients

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SNAPSHOT = "snapshot"
-PATCH = "patch"
-PHASES = (SNAPSHOT, PATCH)
+from handlers.contract.conventions import PATCH, PHASES, SNAPSHOT
+
+__all__ = ["PATCH", "PHASES", "SNAPSHOT"]
 
 # ListCommands statuses.
 COMMAND_IN_PROGRESS = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})

@@ -18,32 +18,13 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from handlers.common import conventions
-from handlers.common.errors import RunAlreadyExists
+from handlers.contract.errors import RunAlreadyExists
+from handlers.contract.table import META, command_sk, instance_sk, rerun_sk, run_pk, target_sk, wave_sk
 
-# The workflow writes wave records too, so this key lives with the shared conventions.
-wave_sk = conventions.wave_sk
+__all__ = ["META", "command_sk", "instance_sk", "rerun_sk", "run_pk", "target_sk", "wave_sk"]
 
-META = "META"
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
-
-
-def run_pk(run_id: str) -> str:
-    return f"RUN#{run_id}"
-
-
-def target_sk(wave_index: int, account_id: str, region: str) -> str:
-    return f"TARGET#{wave_index:02d}#{account_id}#{region}"
-
-
-def command_sk(wave_index: int, account_id: str, region: str, phase: str) -> str:
-    return f"CMD#{wave_index:02d}#{account_id}#{region}#{phase}"
-
-
-def instance_sk(account_id: str, region: str, instance_id: str = "") -> str:
-    """An instance's sort key; with no ``instance_id``, the prefix of a target's instances."""
-    return f"INSTANCE#{account_id}#{region}#{instance_id}"
 
 
 def key(run_id: str, sort_key: str) -> dict[str, Any]:
@@ -115,11 +96,6 @@ def query_prefix(dynamodb: Any, table: str, run_id: str, prefix: str) -> Iterato
     for page in pages:
         for item in page["Items"]:
             yield from_item(item)
-
-
-def rerun_sk(account_id: str, region: str) -> str:
-    """Which instances a re-run patches in one account and region."""
-    return f"RERUN#{account_id}#{region}"
 
 
 def create_run(dynamodb: Any, table: str, item: Mapping[str, Any]) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 from handlers.common import records
 from handlers.common.batch import put_all
-from handlers.common.errors import InvalidRunDocument
 from handlers.common.outcomes import SUCCEEDED
+from handlers.contract.errors import InvalidRunDocument
 
 MAX_INSTANCES_PER_TARGET = 50
 

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from handlers.common.aws import Clients, is_transient
-from handlers.common.errors import TransientAwsError
+from handlers.contract.errors import TransientAwsError
 
 SERVICE = "patch-orchestrator"
 METRICS_NAMESPACE = "PatchOrchestrator"

@@ -27,7 +27,7 @@ def test_package_holds_every_handler_the_schema_and_vendored_code_only() -> None
 
     for spec in FUNCTIONS:
         assert f"handlers/{spec.module}.py" in names
-    assert "handlers/common/run_document.schema.json" in names
+    assert "handlers/contract/run_document.schema.json" in names
     assert "fastjsonschema/__init__.py" in names
     assert names == sorted(names)
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from handlers.common import conventions
+from handlers.contract import conventions
 from tests.support.cfn import PSEUDO_PARAMETERS, generated_template, resolve
 from tests.support.policies import as_list, identity_statements
 

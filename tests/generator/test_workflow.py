@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from generator.asl.tasks import DYNAMODB_TRANSIENT_ERRORS, LAMBDA_CRASH_ERRORS, LAMBDA_TRANSIENT_ERRORS
-from handlers.common import errors, run_document
+from handlers.contract import errors, run_document
 from handlers.send_command import LEASE
 from tests.support.cfn import generated_template
 

@@ -29,8 +29,8 @@ from handlers.common import approval_channel, approval_links, records, runtime
 from handlers.common import approvals as approvals_module
 from handlers.common.approval_links import LinkClaims
 from handlers.common.aws import Clients
-from handlers.common.errors import ApprovalChannelUnsafe
 from handlers.common.runtime import Env
+from handlers.contract.errors import ApprovalChannelUnsafe
 from tests.support import approvals
 from tests.support.approvals import DirectApi, Link
 from tests.support.cfn import generated_template

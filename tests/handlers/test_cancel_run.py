@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from handlers.common import records
-from handlers.common.errors import SpokeAccessDenied
+from handlers.contract.errors import SpokeAccessDenied
 from tests.handlers.test_send_command import SETTINGS
 from tests.support.fleet import NEVER, Behaviour
 from tests.support.rehearsal import HUB_ACCOUNT, HUB_REGION, Rehearsal

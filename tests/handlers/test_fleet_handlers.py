@@ -11,7 +11,7 @@ import pytest
 
 from generator.functions import FUNCTIONS
 from handlers.common import records
-from handlers.common.errors import CommandDeadlineExceeded, InvalidEvent, SpokeAccessDenied
+from handlers.contract.errors import CommandDeadlineExceeded, InvalidEvent, SpokeAccessDenied
 from tests.support import approvals
 from tests.support.fleet import NEVER, OUTPUT_LIMIT, Behaviour
 from tests.support.rehearsal import EXTERNAL_ID, Rehearsal

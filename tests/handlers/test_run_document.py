@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from generator.__main__ import cli
-from handlers.common import run_document
-from handlers.common.errors import InvalidRunDocument
+from handlers.contract import run_document
+from handlers.contract.errors import InvalidRunDocument
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))

@@ -8,8 +8,9 @@ import boto3
 import pytest
 
 from handlers import send_command
-from handlers.common import conventions, records
-from handlers.common.errors import (
+from handlers.common import records
+from handlers.contract import conventions
+from handlers.contract.errors import (
     CommandLedgerBusy,
     CommandRejected,
     InvalidEvent,

@@ -24,7 +24,7 @@ from moto.core.responses import ActionResult
 from moto.ssm.exceptions import SSMException as ServiceException  # moto names the service from the module
 from moto.ssm.responses import SimpleSystemManagerResponse
 
-from handlers.common import conventions
+from handlers.contract import conventions
 
 NEVER = "Never"  # a Behaviour status: the invocation stays InProgress until cancelled
 # Outcomes SSM reports as StatusDetails under a coarser Status (the CommandInvocationStatus enum has no

@@ -41,7 +41,7 @@ from moto.sts.responses import TokenResponse
 
 from generator.functions import FUNCTIONS, FunctionSpec
 from handlers.common import aws, records, runtime
-from handlers.common.conventions import DEFAULT_NAME_PREFIX
+from handlers.contract.conventions import DEFAULT_NAME_PREFIX
 from tests.support.cfn import generated_template, resolve, resolve_definition
 from tests.support.fleet import Fleet, VirtualClock
 

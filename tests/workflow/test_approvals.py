@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 
-from handlers.common import conventions
+from handlers.contract import conventions
 from tests.support import approvals
 from tests.support.rehearsal import HUB_REGION, Rehearsal, subscribe_approver
 from tests.workflow.test_patch_run import document, wave

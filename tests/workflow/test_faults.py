@@ -21,7 +21,8 @@ from moto.s3.exceptions import AccessForbidden
 from moto.s3.models import S3Backend
 
 from handlers import send_command
-from handlers.common import conventions, records
+from handlers.common import records
+from handlers.contract import conventions
 from tests.support.fleet import NEVER, Behaviour
 from tests.support.rehearsal import HUB_REGION, Rehearsal
 

@@ -7,8 +7,8 @@ import io
 import json
 from typing import Any
 
-from handlers.common import conventions
-from handlers.common.run_document import snapshot_id
+from handlers.contract import conventions
+from handlers.contract.run_document import snapshot_id
 from tests.support.fleet import Behaviour
 from tests.support.rehearsal import Rehearsal
 

@@ -9,8 +9,9 @@ from typing import Any
 import boto3
 import pytest
 
-from handlers.common import conventions, records, rerun
-from handlers.common.errors import InvalidRunDocument
+from handlers.common import records, rerun
+from handlers.contract import conventions
+from handlers.contract.errors import InvalidRunDocument
 from scripts.rerun_failures import main as write_rerun_document
 from tests.support.fleet import Behaviour
 from tests.support.rehearsal import HUB_REGION, Rehearsal

@@ -16,9 +16,10 @@ from typing import Any
 
 import fastjsonschema
 
-from handlers.common.conventions import MAX_TOTAL_APPROVAL_MINUTES, PATCH_TAG_KEY, RUN_TIMEOUT_SECONDS, wave_sk
-from handlers.common.errors import InvalidRunDocument
-from handlers.common.regions import KNOWN_REGIONS
+from handlers.contract.conventions import MAX_TOTAL_APPROVAL_MINUTES, PATCH_TAG_KEY, RUN_TIMEOUT_SECONDS
+from handlers.contract.errors import InvalidRunDocument
+from handlers.contract.regions import KNOWN_REGIONS
+from handlers.contract.table import wave_sk
 
 MAX_DOCUMENT_BYTES = 128 * 1024
 MAX_TARGETS_PER_RUN = 20_000
@@ -29,7 +30,7 @@ SNAPSHOT_NAMESPACE = uuid.UUID("5b0d7f4e-2f4c-4a55-9a53-6c1f0e3f6a10")
 @functools.cache
 def schema() -> dict[str, Any]:
     """The run document JSON Schema."""
-    text = resources.files("handlers.common").joinpath("run_document.schema.json").read_text(encoding="utf-8")
+    text = resources.files("handlers.contract").joinpath("run_document.schema.json").read_text(encoding="utf-8")
     return dict(json.loads(text))
 
 

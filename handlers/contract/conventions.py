@@ -38,16 +38,17 @@ SNAPSHOT_DOCUMENT_NAME = "{prefix}-PrePatchSnapshot"
 
 PATCH_DOCUMENT_NAME = "AWS-RunPatchBaseline"
 
+# The two commands a target runs, in this order: the read-only snapshot (optional), then the patch. The workflow
+# passes the phase to SendCommand; the ledger and the instance records are keyed by it.
+SNAPSHOT = "snapshot"
+PATCH = "patch"
+PHASES = (SNAPSHOT, PATCH)
+
 
 def spoke_role_arn(*, partition: str, account_id: str, region: str, prefix: str = DEFAULT_NAME_PREFIX) -> str:
     """The ARN of the spoke role the hub assumes to work in ``account_id``/``region``."""
     name = SPOKE_ROLE_NAME.format(prefix=prefix, region=region)
     return f"arn:{partition}:iam::{account_id}:role/{name}"
-
-
-def wave_sk(wave_index: int) -> str:
-    """A wave's sort key in the run table: written by handlers and, for approvals, by the workflow itself."""
-    return f"WAVE#{wave_index:02d}"
 
 
 def snapshot_document_name(prefix: str = DEFAULT_NAME_PREFIX) -> str:

@@ -1,0 +1,130 @@
+"""The run table's keys, statuses and attribute names: written by handlers, and by the workflow itself.
+
+| pk              | sk                                      | item                          |
+| RUN#<runId>     | META                                    | the run                       |
+| RUN#<runId>     | WAVE#<nn>                               | one wave (and its approval)   |
+| RUN#<runId>     | TARGET#<nn>#<account>#<region>          | one account x region target   |
+| RUN#<runId>     | CMD#<nn>#<account>#<region>#<phase>     | command ledger                |
+| RUN#<runId>     | INSTANCE#<account>#<region>#<instance>  | one instance, every phase     |
+| RUN#<runId>     | RERUN#<account>#<region>                | a re-run's instances there    |
+| APPROVAL#<id>   | META                                    | an approval (holds the token) |
+
+The generator uses the partition prefixes for ``dynamodb:LeadingKeys`` conditions and the formats below for the
+state machine's own DynamoDB tasks, so a key shape changes here or nowhere.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
+# Items expire through this attribute (epoch seconds). TTL deletes lazily, so code also checks expiry itself.
+TTL_ATTRIBUTE = "expiresAt"
+
+RUN_PREFIX = "RUN#"
+APPROVAL_PREFIX = "APPROVAL#"
+META = "META"
+WAVE_PREFIX = "WAVE#"
+TARGET_PREFIX = "TARGET#"
+COMMAND_PREFIX = "CMD#"
+INSTANCE_PREFIX = "INSTANCE#"
+RERUN_PREFIX = "RERUN#"
+
+# For ``States.Format`` in the workflow's own DynamoDB tasks: ``States.Format('RUN#{}', $.runId)``.
+RUN_PK_FORMAT = RUN_PREFIX + "{}"
+
+
+def run_pk(run_id: str) -> str:
+    return RUN_PREFIX + run_id
+
+
+def approval_pk(approval_id: str) -> str:
+    return APPROVAL_PREFIX + approval_id
+
+
+def wave_sk(wave_index: int) -> str:
+    """A wave's sort key: written by handlers and, for approvals, by the workflow (the run document carries it)."""
+    return f"{WAVE_PREFIX}{wave_index:02d}"
+
+
+def target_sk(wave_index: int, account_id: str, region: str) -> str:
+    return f"{TARGET_PREFIX}{wave_index:02d}#{account_id}#{region}"
+
+
+def wave_targets_prefix(wave_index: int) -> str:
+    """The sort-key prefix of one wave's targets."""
+    return f"{TARGET_PREFIX}{wave_index:02d}#"
+
+
+def command_sk(wave_index: int, account_id: str, region: str, phase: str) -> str:
+    return f"{COMMAND_PREFIX}{wave_index:02d}#{account_id}#{region}#{phase}"
+
+
+def instance_sk(account_id: str, region: str, instance_id: str = "") -> str:
+    """An instance's sort key; with no ``instance_id``, the prefix of a target's instances."""
+    return f"{INSTANCE_PREFIX}{account_id}#{region}#{instance_id}"
+
+
+def rerun_sk(account_id: str, region: str) -> str:
+    """Which instances a re-run patches in one account and region."""
+    return f"{RERUN_PREFIX}{account_id}#{region}"
+
+
+class RunStatus(StrEnum):
+    """A run's ``META.status``. ABORTED and TIMED_OUT come from the execution itself (CancelRun records them)."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    PARTIAL = "PARTIAL"
+    HALTED = "HALTED"
+    FAILED = "FAILED"
+    ABORTED = "ABORTED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+class WaveStatus(StrEnum):
+    COMPLETED = "COMPLETED"
+    HALTED = "HALTED"
+
+
+class TargetStatus(StrEnum):
+    COMPLETED = "COMPLETED"
+    SKIPPED = "SKIPPED"
+    ERRORED = "ERRORED"
+
+
+class LedgerStatus(StrEnum):
+    """A command ledger entry: reserved before SendCommand, sent once the CommandId is recorded."""
+
+    RESERVED = "RESERVED"
+    SENT = "SENT"
+
+
+class WaveApprovalStatus(StrEnum):
+    """A wave's ``approval.status`` in the run record (the workflow writes the last three itself)."""
+
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+class ApprovalStatus(StrEnum):
+    """An approval item: PENDING until decided once; UNDELIVERED if the workflow had stopped waiting."""
+
+    PENDING = "PENDING"
+    DECIDED = "DECIDED"
+    UNDELIVERED = "UNDELIVERED"
+
+
+class Decision(StrEnum):
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+# What the approval page may read of an approval item (its role is limited to these): everything but the token.
+APPROVAL_PAGE_ATTRIBUTES = (
+    "pk", "sk", "approvalId", "runId", "waveIndex", "waveName", "status", "approvers", "requestedAt",
+    "linkExpiresAt", "plan", "decision", "decidedBy", "decidedAt", "delivered",
+)  # fmt: skip
