@@ -15,6 +15,9 @@ state machine's own DynamoDB tasks, so a key shape changes here or nowhere.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 PARTITION_KEY = "pk"
@@ -128,3 +131,50 @@ APPROVAL_PAGE_ATTRIBUTES = (
     "pk", "sk", "approvalId", "runId", "waveIndex", "waveName", "status", "approvers", "requestedAt",
     "linkExpiresAt", "plan", "decision", "decidedBy", "decidedAt", "delivered",
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Update:
+    """A named ``UpdateItem``: its update and condition expressions and attribute names. The caller binds a value
+    to each ``:placeholder`` (``placeholders()``), whether it is a handler or a state machine task."""
+
+    expression: str
+    condition: str | None = None
+    names: Mapping[str, str] = field(default_factory=dict)
+
+    def placeholders(self) -> frozenset[str]:
+        """Every ``:value`` the expressions use: exactly what a caller must bind."""
+        return frozenset(re.findall(r":[A-Za-z]\w*", f"{self.expression} {self.condition or ''}"))
+
+    def check_bound(self, values: Mapping[str, object]) -> None:
+        """Refuse values that leave a placeholder unbound or bind one the expressions do not use."""
+        missing, extra = self.placeholders() - set(values), set(values) - self.placeholders()
+        if missing or extra:
+            raise ValueError(f"{self.expression!r}: unbound {sorted(missing)}, unused {sorted(extra)}")
+
+
+_STATUS = {"#status": "status"}
+
+# The updates the workflow makes itself (state machine DynamoDB tasks, no Lambda in between).
+RUN_FAILED = Update(
+    "SET #status = :failed, outcome = :outcome, reason = :reason, endedAt = :now",
+    condition="attribute_exists(pk)",
+    names=_STATUS,
+)
+# A wave's approval outcome: the wave item exists and holds the approval (RequestApproval wrote it first).
+WAVE_APPROVED = Update(
+    "SET approval.#status = :status, approval.decidedBy = :by, approval.decidedAt = :at, "
+    "approval.sourceIp = :ip, approval.userAgent = :agent",
+    condition="attribute_exists(approval)",
+    names=_STATUS,
+)
+WAVE_REJECTED = Update(
+    "SET #status = :halted, reason = :reason, approval.#status = :status, approval.detail = :detail",
+    condition="attribute_exists(approval)",
+    names=_STATUS,
+)
+WAVE_APPROVAL_TIMED_OUT = Update(
+    "SET #status = :halted, reason = :reason, approval.#status = :status, approval.decidedAt = :at",
+    condition="attribute_exists(approval)",
+    names=_STATUS,
+)
