@@ -1,4 +1,4 @@
-"""The approval API: API Gateway (REST, regional) in front of the two approval functions.
+"""Approvals: the function that asks approvers, and the API (REST, regional) in front of the two that answer.
 
 ``GET /approvals/{id}`` -> ApprovalPage (read-only confirmation page); ``POST /approvals/{id}`` -> ApprovalDecision.
 No authoriser: the signed link is the credential, and only the POST decides. The stage logs access without query
@@ -6,7 +6,8 @@ strings or bodies (they carry link signatures), throttles, never caches, and can
 not traced: API Gateway's X-Ray segment records the request URL with its query string, which would put usable
 links in every sampled trace. The functions behind it are traced.
 
-``add_approval_endpoint`` comes before the functions (RequestApproval needs the URL), ``add_approval_api`` after.
+The approval functions' roles are named by the approval convention, which is what the approval signing key's
+policy admits; only ApprovalDecision's role may answer the waiting workflow (``states:SendTask*``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from awacs import states
 from troposphere import GetAtt, If, Ref, Sub, Template
 from troposphere.apigateway import (
     AccessLogSetting,
@@ -28,16 +30,21 @@ from troposphere.apigateway import (
     RestApi,
     Stage,
 )
-from troposphere.awslambda import Function, Permission
+from troposphere.awslambda import Permission
 from troposphere.iam import Role
 from troposphere.logs import LogGroup
 from troposphere.wafv2 import WebACLAssociation
 
 from generator import naming, suppressions
-from generator.encryption import EncryptionRefs
-from generator.iam import service_trust
+from generator.approval_signing import DECISION, PAGE, REQUEST, ApprovalSigningRefs
+from generator.iam import Grant, arn, service_trust
+from generator.lambdas import FunctionSpec, LambdaRefs, Lambdas
+from generator.messaging import MessagingRefs
 from generator.parameters import HAS_APPROVAL_WEB_ACL, MANAGES_API_GATEWAY_LOGGING, HubParameters
-from generator.retention import retained
+from generator.retention import add_log_group, retained
+from generator.storage import APPROVAL_ITEMS, RUN_ITEMS, StorageRefs
+from handlers.contract import environment
+from handlers.contract.table import APPROVAL_PAGE_ATTRIBUTES
 
 STAGE = "v1"
 # A person clicks a link or two; anything faster is a script. Per stage, across all callers.
@@ -60,25 +67,51 @@ ACCESS_LOG_FORMAT = {
 }
 
 
-@dataclass(frozen=True)
-class ApprovalEndpoint:
-    api: RestApi
-
-    @property
-    def url(self) -> Sub:
-        """The stage's base URL, which approval links start with."""
-        return Sub("https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + STAGE, Api=Ref(self.api))
+REQUEST_APPROVAL = FunctionSpec(
+    "RequestApproval", "request_approval", "Keeps a wave's task token and emails signed approval links.",
+    timeout=60, memory=256, concurrency="approval", env=environment.RequestApprovalEnv,
+)  # fmt: skip
+APPROVAL_PAGE = FunctionSpec(
+    "ApprovalPage", "approval_page", "Shows what an approval link will decide (GET; changes nothing).",
+    timeout=10, memory=256, concurrency="approval", env=environment.ApprovalPageEnv,
+)  # fmt: skip
+APPROVAL_DECISION = FunctionSpec(
+    "ApprovalDecision", "approval_decision", "Records an approval decision once and tells the workflow (POST).",
+    timeout=15, memory=256, concurrency="approval", env=environment.ApprovalDecisionEnv,
+)  # fmt: skip
+# SendTaskSuccess/Failure have no resource-level permissions; the task token itself names the task.
+ANSWER_WORKFLOW = Grant("AnswerWaitingWorkflow", (states.SendTaskFailure, states.SendTaskSuccess), ("*",))
 
 
 @dataclass(frozen=True)
 class ApprovalApiRefs:
-    endpoint: ApprovalEndpoint
+    api: RestApi
     stage: Stage
     access_log: LogGroup
+    request: LambdaRefs
+    page: LambdaRefs
+    decision: LambdaRefs
+
+    @property
+    def url(self) -> Sub:
+        """The stage's base URL, which approval links start with."""
+        return _url(self.api)
 
 
-def add_approval_endpoint(template: Template) -> ApprovalEndpoint:
-    """The REST API itself (its id makes the links' URL)."""
+def _url(api: RestApi) -> Sub:
+    return Sub("https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + STAGE, Api=Ref(api))
+
+
+def add_approval_api(
+    template: Template,
+    parameters: HubParameters,
+    lambdas: Lambdas,
+    *,
+    storage: StorageRefs,
+    messaging: MessagingRefs,
+    signing: ApprovalSigningRefs,
+) -> ApprovalApiRefs:
+    """The three approval functions, the routes, deployment and stage, invoke permissions, optional WAF."""
     api = template.add_resource(
         RestApi(
             "ApprovalApi",
@@ -88,20 +121,35 @@ def add_approval_endpoint(template: Template) -> ApprovalEndpoint:
             DisableExecuteApiEndpoint=False,
         )
     )
-    return ApprovalEndpoint(api)
-
-
-def add_approval_api(
-    template: Template,
-    parameters: HubParameters,
-    encryption: EncryptionRefs,
-    endpoint: ApprovalEndpoint,
-    *,
-    page: Function,
-    decision: Function,
-) -> ApprovalApiRefs:
-    """Routes, deployment, stage (logs, tracing, throttling, no cache), invoke permissions, optional WAF."""
-    api = endpoint.api
+    table = storage.run_table
+    request = lambdas.add(
+        REQUEST_APPROVAL,
+        grants=(
+            *table.grant("PutItem", "Query", "UpdateItem", partitions=(RUN_ITEMS, APPROVAL_ITEMS)),
+            *messaging.grant_ask_approvers(),
+            signing.sign_grant(),
+        ),
+        role_name=naming.hub_approval_role_name(REQUEST),
+        settings={environment.APPROVAL_API_URL: _url(api)},
+    )
+    page = lambdas.add(
+        APPROVAL_PAGE,
+        # Never the task token: the page reads only what it shows.
+        grants=(
+            *table.grant("GetItem", partitions=(APPROVAL_ITEMS,), attributes=APPROVAL_PAGE_ATTRIBUTES),
+            signing.verify_grant(),
+        ),
+        role_name=naming.hub_approval_role_name(PAGE),
+    )
+    decision = lambdas.add(
+        APPROVAL_DECISION,
+        grants=(
+            *table.grant("GetItem", "UpdateItem", partitions=(APPROVAL_ITEMS,)),
+            signing.verify_grant(),
+            ANSWER_WORKFLOW,
+        ),
+        role_name=naming.hub_approval_role_name(DECISION),
+    )
     approvals = template.add_resource(
         Resource("ApprovalsResource", RestApiId=Ref(api), ParentId=GetAtt(api, "RootResourceId"), PathPart="approvals")
     )
@@ -123,15 +171,12 @@ def add_approval_api(
             DependsOn=[m.title for m in methods],
         )
     )
-    access_log = template.add_resource(
-        retained(
-            LogGroup(
-                "ApprovalApiAccessLogGroup",
-                LogGroupName=naming.prefixed("-approvals", before="/aws/apigateway/"),
-                RetentionInDays=Ref(parameters.log_retention_days),
-                KmsKeyId=encryption.key_arn,
-            )
-        )
+    access_log = add_log_group(
+        template,
+        "ApprovalApiAccessLogGroup",
+        naming.prefixed("-approvals", before="/aws/apigateway/"),
+        retention_days=Ref(parameters.log_retention_days),
+        key_arn=lambdas.encryption.key_arn,
     )
     # Retained: the region-wide API Gateway setting keeps pointing at this role after the stack is gone.
     logging_role = template.add_resource(
@@ -142,7 +187,12 @@ def add_approval_api(
                 Description="Account-wide role API Gateway uses to write access logs.",
                 AssumeRolePolicyDocument=service_trust("apigateway.amazonaws.com", confine=False),
                 ManagedPolicyArns=[
-                    Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+                    arn(
+                        "iam",
+                        "policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+                        region=False,
+                        account="aws",
+                    )
                 ],
             )
         )
@@ -197,34 +247,28 @@ def add_approval_api(
     for function, method in ((page, "GET"), (decision, "POST")):
         template.add_resource(
             Permission(
-                f"{function.title.removesuffix('Function')}InvokePermission",
+                f"{function.spec.name}InvokePermission",
                 Action="lambda:InvokeFunction",
-                FunctionName=GetAtt(function, "Arn"),
+                FunctionName=function.arn,
                 Principal="apigateway.amazonaws.com",
                 SourceAccount=Ref("AWS::AccountId"),
-                SourceArn=Sub(
-                    "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/"
-                    + f"{STAGE}/{method}/approvals/*",
-                    Api=Ref(api),
-                ),
+                SourceArn=arn("execute-api", f"${{Api}}/{STAGE}/{method}/approvals/*", Api=Ref(api)),
             )
         )
     template.add_resource(
         WebACLAssociation(
             "ApprovalApiWebAclAssociation",
             Condition=HAS_APPROVAL_WEB_ACL,
-            ResourceArn=Sub(
-                "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${Api}/stages/${Stage}",
-                Api=Ref(api),
-                Stage=Ref(stage),
+            ResourceArn=arn(
+                "apigateway", "/restapis/${Api}/stages/${Stage}", account=False, Api=Ref(api), Stage=Ref(stage)
             ),
             WebACLArn=Ref(parameters.approval_web_acl),
         )
     )
-    return ApprovalApiRefs(endpoint, stage, access_log)
+    return ApprovalApiRefs(api, stage, access_log, request, page, decision)
 
 
-def _method(title: str, api: RestApi, resource: Resource, http_method: str, function: Function) -> Method:
+def _method(title: str, api: RestApi, resource: Resource, http_method: str, function: LambdaRefs) -> Method:
     return Method(
         title,
         Metadata={
@@ -241,9 +285,6 @@ def _method(title: str, api: RestApi, resource: Resource, http_method: str, func
         Integration=Integration(
             Type="AWS_PROXY",
             IntegrationHttpMethod="POST",
-            Uri=Sub(
-                "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Arn}/invocations",
-                Arn=GetAtt(function, "Arn"),
-            ),
+            Uri=arn("apigateway", "path/2015-03-31/functions/${Arn}/invocations", account="lambda", Arn=function.arn),
         ),
     )

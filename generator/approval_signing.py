@@ -7,8 +7,11 @@ approval API roles. The roles are named by convention, so the key policy names t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from awacs import kms
 from awacs.aws import Action, ArnNotEquals, Condition, Deny, Principal, Statement
 from troposphere import GetAtt, Template
 from troposphere.kms import Alias, Key
@@ -16,12 +19,12 @@ from troposphere.kms import Alias, Key
 from generator import naming, suppressions
 from generator.iam import Grant, account_administers_key, policy_document
 from generator.retention import retained
+from handlers.contract import environment
+from handlers.contract.environment import Variable
 
 REQUEST = "request"
 PAGE = "page"
 DECISION = "decision"
-GENERATE_MAC = Action("kms", "GenerateMac")
-VERIFY_MAC = Action("kms", "VerifyMac")
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,13 @@ class ApprovalSigningRefs:
         return GetAtt(self.key, "Arn")
 
     def sign_grant(self) -> Grant:
-        return Grant("SignApprovalLinks", (GENERATE_MAC,), (self.key_arn,))
+        return Grant("SignApprovalLinks", (kms.GenerateMac,), (self.key_arn,))
 
     def verify_grant(self) -> Grant:
-        return Grant("VerifyApprovalLinks", (VERIFY_MAC,), (self.key_arn,))
+        return Grant("VerifyApprovalLinks", (kms.VerifyMac,), (self.key_arn,))
+
+    def settings(self) -> Mapping[Variable, Any]:
+        return {environment.APPROVAL_KEY_ARN: self.key_arn}
 
 
 def _only(sid: str, action: Action, *purposes: str) -> Statement:
@@ -66,8 +72,8 @@ def add_approval_signing(template: Template) -> ApprovalSigningRefs:
                 KeyPolicy=policy_document(
                     [
                         account_administers_key(),
-                        _only("OnlyRequestApprovalSignsLinks", GENERATE_MAC, REQUEST),
-                        _only("OnlyTheApprovalApiVerifiesLinks", VERIFY_MAC, PAGE, DECISION),
+                        _only("OnlyRequestApprovalSignsLinks", kms.GenerateMac, REQUEST),
+                        _only("OnlyTheApprovalApiVerifiesLinks", kms.VerifyMac, PAGE, DECISION),
                     ]
                 ),
             )

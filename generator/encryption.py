@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from awacs import kms
 from awacs.aws import Action, Allow, ArnLike, Condition, Principal, Statement, StringEquals
 from troposphere import GetAtt, Ref, Sub, Template
 from troposphere.kms import Alias, Key
 
 from generator import naming
-from generator.iam import account_administers_key, arn, policy_document_if
+from generator.iam import Grant, account_administers_key, arn, policy_document_if
 from generator.parameters import SHARES_INSTANCE_OUTPUT, HubParameters
 from generator.retention import retained
 
@@ -22,6 +24,15 @@ class EncryptionRefs:
     def key_arn(self) -> GetAtt:
         return GetAtt(self.key, "Arn")
 
+    def grant_through(self, service: str, sid: str, actions: Sequence[Action]) -> Grant:
+        """Use of the hub key for ``actions``, only on behalf of ``service`` in this region (``kms:ViaService``)."""
+        return Grant(
+            sid,
+            tuple(actions),
+            (self.key_arn,),
+            Condition(StringEquals("kms:ViaService", Sub(f"{service}.${{AWS::Region}}.amazonaws.com"))),
+        )
+
 
 def add_encryption(template: Template, parameters: HubParameters) -> EncryptionRefs:
     """The hub key (rotated yearly, retained on delete) and its alias."""
@@ -32,13 +43,13 @@ def add_encryption(template: Template, parameters: HubParameters) -> EncryptionR
             Effect=Allow,
             Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
             Action=[
-                Action("kms", "Decrypt"),
-                Action("kms", "DescribeKey"),
-                Action("kms", "Encrypt"),
-                Action("kms", "GenerateDataKey"),
-                Action("kms", "GenerateDataKeyWithoutPlaintext"),
-                Action("kms", "ReEncryptFrom"),
-                Action("kms", "ReEncryptTo"),
+                kms.Decrypt,
+                kms.DescribeKey,
+                kms.Encrypt,
+                kms.GenerateDataKey,
+                kms.GenerateDataKeyWithoutPlaintext,
+                kms.ReEncryptFrom,
+                kms.ReEncryptTo,
             ],
             Resource=["*"],
             Condition=Condition(ArnLike("kms:EncryptionContext:aws:logs:arn", arn("logs", "log-group:*"))),
@@ -51,7 +62,7 @@ def add_encryption(template: Template, parameters: HubParameters) -> EncryptionR
             Sid="OrganisationInstancesEncryptOutputThroughS3",
             Effect=Allow,
             Principal=Principal("AWS", "*"),
-            Action=[Action("kms", "Decrypt"), Action("kms", "GenerateDataKey")],
+            Action=[kms.Decrypt, kms.GenerateDataKey],
             Resource=["*"],
             # One StringEquals block holding both keys: two blocks with one operator would overwrite each other.
             Condition=Condition(

@@ -1,7 +1,8 @@
 """IAM building blocks: partition-safe ARNs, grants, and policy documents with sorted, named statements.
 
 Every policy in the templates goes through ``policy_document`` so statements are ordered by Sid and Sids are
-unique; every ARN goes through ``arn`` so no partition, region or account is ever hard-coded.
+unique. ARNs the generator writes go through ``arn`` so no partition, region or account is ever hard-coded (a
+test finds any ``arn:`` string built elsewhere). Actions are awacs' constants, never strings.
 """
 
 from __future__ import annotations
@@ -11,21 +12,42 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from awacs.aws import Action, Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs import kms, sts
+from awacs.aws import Action, Allow, ArnLike, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import AWSHelperFn, If, Sub
 
 POLICY_VERSION = "2012-10-17"
+THIS_ACCOUNT = "${AWS::AccountId}"
 
 
-def arn(service: str, resource: str, *, region: bool = True, account: bool = True) -> Sub:
+def arn(service: str, resource: str, *, region: bool = True, account: str | bool = True, **variables: Any) -> Sub:
     """``arn:${AWS::Partition}:<service>:${AWS::Region}:${AWS::AccountId}:<resource>`` as an ``Fn::Sub``.
 
-    ``resource`` may itself use ``${...}`` references (parameters, pseudo parameters, policy variables
-    escaped as ``${!aws:...}``).
+    ``account`` is this account (True), none (False, as in S3 and AWS-owned ARNs) or another account's text (a
+    ``${Reference}``, ``aws``, ``*``). ``resource`` may itself use ``${...}`` references, bound in ``variables``
+    or naming parameters, pseudo parameters and policy variables (escaped as ``${!aws:...}``).
     """
     region_part = "${AWS::Region}" if region else ""
-    account_part = "${AWS::AccountId}" if account else ""
-    return Sub(f"arn:${{AWS::Partition}}:{service}:{region_part}:{account_part}:{resource}")
+    account_part = THIS_ACCOUNT if account is True else (account or "")
+    text = f"arn:${{AWS::Partition}}:{service}:{region_part}:{account_part}:{resource}"
+    return Sub(text, **variables) if variables else Sub(text)
+
+
+def account_root(account: str = THIS_ACCOUNT, **variables: Any) -> Sub:
+    """The ARN that names a whole account as a principal (``arn:<partition>:iam::<account>:root``)."""
+    return arn("iam", "root", region=False, account=account, **variables)
+
+
+def deny_insecure_transport(sid: str, actions: Sequence[Action], resources: Sequence[Any]) -> Statement:
+    """The resource-policy statement that refuses ``actions`` over plain HTTP, to every principal."""
+    return Statement(
+        Sid=sid,
+        Effect=Deny,
+        Principal=Principal("*"),
+        Action=list(actions),
+        Resource=list(resources),
+        Condition=Condition(Bool("aws:SecureTransport", "false")),
+    )
 
 
 def canonical(value: Any) -> str:
@@ -71,7 +93,7 @@ def table_key_grant(key_arn: Any) -> Grant:
     """Use of a DynamoDB table's customer-managed key, only through DynamoDB (callers need it on every request)."""
     return Grant(
         "UseRunTableKey",
-        tuple(Action("kms", name) for name in ("Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey")),
+        (kms.Decrypt, kms.DescribeKey, kms.Encrypt, kms.GenerateDataKey),
         (key_arn,),
         Condition(StringEquals("kms:ViaService", Sub("dynamodb.${AWS::Region}.amazonaws.com"))),
     )
@@ -137,7 +159,7 @@ def service_trust(service: str, *, source_arn: Any | None = None, confine: bool 
         Sid="TrustedService",
         Effect=Allow,
         Principal=Principal("Service", service),
-        Action=[Action("sts", "AssumeRole")],
+        Action=[sts.AssumeRole],
         **extra,
     )
     return policy_document([statement])
@@ -148,7 +170,7 @@ def account_administers_key() -> Statement:
     return Statement(
         Sid="AccountAdministersKeyThroughIam",
         Effect=Allow,
-        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
-        Action=[Action("kms", "*")],
+        Principal=Principal("AWS", account_root()),
+        Action=[kms.Action("*")],
         Resource=["*"],
     )

@@ -6,30 +6,62 @@ approver's email subscription (filter policy ``{"approver": ["<address>"]}``) re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from awacs.aws import Action, Bool, Condition, Deny, Principal, Statement
+from awacs import kms, sns
 from troposphere import GetAtt, Ref, Template
 from troposphere.sns import SubscriptionResource, Topic, TopicPolicy
 
 from generator import naming
 from generator.encryption import EncryptionRefs
-from generator.iam import policy_document
+from generator.iam import Grant, deny_insecure_transport, policy_document
 from generator.parameters import HAS_NOTIFICATION_EMAIL, HubParameters
+from handlers.contract import environment
+from handlers.contract.environment import Variable
+
+
+@dataclass(frozen=True)
+class TopicRefs:
+    topic: Topic
+    encryption: EncryptionRefs
+
+    @property
+    def arn(self) -> Ref:
+        return Ref(self.topic)
+
+    def encrypt_grant(self) -> Grant:
+        """Publishing to a topic under the hub key needs the key, through SNS."""
+        return self.encryption.grant_through("sns", "EncryptNotifications", (kms.Decrypt, kms.GenerateDataKey))
 
 
 @dataclass(frozen=True)
 class MessagingRefs:
-    notifications: Topic
-    approvals: Topic
+    notifications: TopicRefs
+    approvals: TopicRefs
 
-    @property
-    def topic_arn(self) -> Ref:
-        return Ref(self.notifications)
+    def grant_notify(self) -> tuple[Grant, ...]:
+        """Publish run notifications."""
+        return (
+            Grant("PublishRunNotifications", (sns.Publish,), (self.notifications.arn,)),
+            self.notifications.encrypt_grant(),
+        )
 
-    @property
-    def approval_topic_arn(self) -> Ref:
-        return Ref(self.approvals)
+    def grant_ask_approvers(self) -> tuple[Grant, ...]:
+        """Publish approval requests, after reading who is subscribed (each subscription's filter)."""
+        return (
+            Grant("PublishApprovalRequests", (sns.ListSubscriptionsByTopic, sns.Publish), (self.approvals.arn,)),
+            # GetSubscriptionAttributes has no resource-level permissions.
+            Grant("ReadApprovalSubscriptions", (sns.GetSubscriptionAttributes,), ("*",)),
+            self.approvals.encrypt_grant(),
+        )
+
+    def settings(self) -> Mapping[Variable, Any]:
+        return {
+            environment.NOTIFICATION_TOPIC_ARN: self.notifications.arn,
+            environment.APPROVAL_TOPIC_ARN: self.approvals.arn,
+        }
 
 
 def add_messaging(template: Template, parameters: HubParameters, encryption: EncryptionRefs) -> MessagingRefs:
@@ -45,7 +77,7 @@ def add_messaging(template: Template, parameters: HubParameters, encryption: Enc
             Endpoint=Ref(parameters.notification_email),
         )
     )
-    return MessagingRefs(notifications, approvals)
+    return MessagingRefs(TopicRefs(notifications, encryption), TopicRefs(approvals, encryption))
 
 
 def _topic(template: Template, name: str, suffix: str, display_name: str, encryption: EncryptionRefs) -> Topic:
@@ -63,16 +95,7 @@ def _topic(template: Template, name: str, suffix: str, display_name: str, encryp
             f"{name}Policy",
             Topics=[Ref(topic)],
             PolicyDocument=policy_document(
-                [
-                    Statement(
-                        Sid="DenyPublishWithoutTls",
-                        Effect=Deny,
-                        Principal=Principal("*"),
-                        Action=[Action("sns", "Publish")],
-                        Resource=[Ref(topic)],
-                        Condition=Condition(Bool("aws:SecureTransport", "false")),
-                    )
-                ]
+                [deny_insecure_transport("DenyPublishWithoutTls", [sns.Publish], [Ref(topic)])]
             ),
         )
     )

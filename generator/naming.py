@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from troposphere import Parameter, Ref, Sub, Template
 
+from generator.iam import arn
 from handlers.contract import conventions
 
 NAME_PREFIX_PARAMETER = "NamePrefix"
@@ -47,13 +48,13 @@ def hub_approval_role_name(purpose: str) -> Sub:
 def hub_approval_role_arn(purpose: str) -> Sub:
     """Its ARN, built from the name so a key policy can name the role without depending on it."""
     name = conventions.HUB_APPROVAL_ROLE_NAME.format(prefix=_PREFIX, purpose=purpose, region="${AWS::Region}")
-    return Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{name}")
+    return arn("iam", f"role/{name}", region=False)
 
 
 def hub_fleet_role_arn_pattern(hub_account: Ref) -> Sub:
     """``arn:<partition>:iam::<hub>:role/<prefix>-fleet-*-*``: the principals a spoke role trusts."""
     name = conventions.HUB_FLEET_ROLE_NAME.format(prefix=_PREFIX, purpose="*", region="*")
-    return Sub(f"arn:${{AWS::Partition}}:iam::${{HubAccountId}}:role/{name}", HubAccountId=hub_account)
+    return arn("iam", f"role/{name}", region=False, account="${HubAccountId}", HubAccountId=hub_account)
 
 
 def snapshot_document_name() -> Sub:

@@ -27,11 +27,15 @@ def add_hub_outputs(
                 Description="Start a run: aws stepfunctions start-execution --name <runId> --input file://run.json",
                 Value=Ref(state_machine.state_machine),
             ),
-            Output("RunTableName", Description="Run, wave, target and instance records.", Value=Ref(storage.run_table)),
+            Output(
+                "RunTableName",
+                Description="Run, wave, target and instance records.",
+                Value=Ref(storage.run_table.table),
+            ),
             Output(
                 "ArtifactBucketName",
                 Description="Snapshots and reports under runs/<runId>/; the spokes' HubArtifactBucketName.",
-                Value=Ref(storage.artifact_bucket),
+                Value=Ref(storage.artifacts.bucket),
             ),
             Output(
                 "HubKeyArn", Description="Spoke HubKeyArn parameter.", Value=GetAtt(spoke_access.encryption.key, "Arn")
@@ -41,15 +45,15 @@ def add_hub_outputs(
                 Description="Read it and pass the value to the spoke StackSet as ExternalId.",
                 Value=Ref(spoke_access.external_id),
             ),
-            Output("RunNotificationsTopicArn", Description="Run outcomes.", Value=messaging.topic_arn),
+            Output("RunNotificationsTopicArn", Description="Run outcomes.", Value=messaging.notifications.arn),
             Output(
                 "ApprovalRequestsTopicArn",
                 Description=(
                     'Subscribe each approver by email with the filter policy {"approver": ["<address>"]} '
                     "(docs/runbook.md, Approvals)."
                 ),
-                Value=messaging.approval_topic_arn,
+                Value=messaging.approvals.arn,
             ),
-            Output("ApprovalApiUrl", Description="Base URL of the approval links.", Value=approval_api.endpoint.url),
+            Output("ApprovalApiUrl", Description="Base URL of the approval links.", Value=approval_api.url),
         ]
     )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from troposphere import Equals, Not, Parameter, Template
+from troposphere import Equals, If, Not, Parameter, Ref, Template
 
 from generator import naming
+from handlers.contract import environment
+from handlers.contract.environment import Variable
 
 # The values CloudWatch Logs accepts for RetentionInDays.
 LOG_RETENTION_DAYS = (
@@ -17,6 +20,8 @@ HAS_NOTIFICATION_EMAIL = "HasNotificationEmail"
 SHARES_INSTANCE_OUTPUT = "SharesInstanceOutput"
 HAS_APPROVAL_WEB_ACL = "HasApprovalWebAcl"
 MANAGES_API_GATEWAY_LOGGING = "ManagesApiGatewayLogging"
+# Functions reserve concurrency by kind: fleet-facing ones scale with the fleet, control ones stay small.
+Concurrency = Literal["fleet", "record", "control", "approval"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,26 @@ class HubParameters:
     organization_id: Parameter
     approval_web_acl: Parameter
     api_gateway_logging_role: Parameter
+
+    def reserved_concurrency(self, kind: Concurrency) -> Ref:
+        parameter = {
+            "fleet": self.fleet_concurrency,
+            "record": self.record_concurrency,
+            "control": self.control_concurrency,
+            "approval": self.approval_concurrency,
+        }[kind]
+        return Ref(parameter)
+
+    def settings(self) -> Mapping[Variable, Any]:
+        """The functions' settings that come straight from these parameters."""
+        return {
+            environment.NAME_PREFIX: Ref(self.name_prefix),
+            environment.AWS_PARTITION: Ref("AWS::Partition"),
+            environment.RECORD_RETENTION_DAYS: Ref(self.record_retention_days),
+            environment.ACCOUNT_CONCURRENCY: Ref(self.account_concurrency),
+            environment.REGION_CONCURRENCY: Ref(self.region_concurrency),
+            environment.INSTANCE_OUTPUT: If(SHARES_INSTANCE_OUTPUT, "true", "false"),
+        }
 
 
 def _number(name: str, default: int, low: int, high: int, description: str) -> Parameter:

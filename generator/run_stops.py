@@ -3,47 +3,61 @@
 Stopping a Step Functions execution does not stop the SSM commands it sent. A rule on the state machine's
 "Execution Status Change" events (ABORTED, TIMED_OUT, FAILED) invokes CancelRun; deliveries that fail go to a
 dead-letter queue (from EventBridge and from Lambda's own asynchronous retries), where an operator sees them.
-``add_stop_queue`` comes before the functions (CancelRun's dead-letter target), ``add_stop_rule`` after the
-state machine (the rule names it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from awacs.aws import Action, Allow, ArnEquals, Bool, Condition, Deny, Principal, Statement
+from awacs import sqs
+from awacs.aws import Allow, ArnEquals, Condition, Principal, Statement
 from troposphere import GetAtt, Ref, Template
-from troposphere.awslambda import Function, Permission
+from troposphere.awslambda import Permission
 from troposphere.events import DeadLetterConfig, RetryPolicy, Rule, Target
 from troposphere.sqs import Queue, QueuePolicy
 
 from generator import naming, suppressions
-from generator.iam import Grant, policy_document
+from generator.iam import Grant, deny_insecure_transport, policy_document
+from generator.lambdas import FunctionSpec, LambdaRefs, Lambdas
+from generator.messaging import MessagingRefs
 from generator.retention import retained
+from generator.spoke_access import SpokeAccessRefs
 from generator.state_machine import StateMachineRefs
+from generator.storage import StorageRefs
+from handlers.contract import environment
 from handlers.contract.conventions import STOPPED_EXECUTION_STATUSES
 
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 # EventBridge keeps trying for an hour: long enough to ride out a throttled spoke, short enough to matter.
 DELIVERY_ATTEMPTS = 8
 DELIVERY_MAX_AGE_SECONDS = 3600
+CANCEL_RUN = FunctionSpec(
+    "CancelRun", "cancel_run", "Cancels the commands of a run whose execution stopped early; closes its record.",
+    timeout=300, memory=256, concurrency="control", env=environment.CancelRunEnv,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
-class StopQueueRefs:
+class RunStopRefs:
     queue: Queue
+    cancel_run: LambdaRefs
+    rule: Rule
 
     @property
-    def arn(self) -> GetAtt:
+    def queue_arn(self) -> GetAtt:
         return GetAtt(self.queue, "Arn")
 
-    def send_grant(self) -> Grant:
-        """What an asynchronously invoked function's role needs for Lambda to dead-letter a failed event."""
-        return Grant("DeadLetterFailedEvents", (Action("sqs", "SendMessage"),), (self.arn,))
 
-
-def add_stop_queue(template: Template) -> StopQueueRefs:
-    """The dead-letter queue for run-stop events CancelRun could not handle."""
+def add_run_stops(
+    template: Template,
+    lambdas: Lambdas,
+    *,
+    storage: StorageRefs,
+    messaging: MessagingRefs,
+    spoke_access: SpokeAccessRefs,
+    state_machine: StateMachineRefs,
+) -> RunStopRefs:
+    """The dead-letter queue, CancelRun, the rule that invokes it, and who may write to the queue."""
     # Retained: events in it are the evidence of commands that may still be running.
     queue = template.add_resource(
         retained(
@@ -65,13 +79,20 @@ def add_stop_queue(template: Template) -> StopQueueRefs:
             )
         )
     )
-    return StopQueueRefs(queue)
-
-
-def add_stop_rule(
-    template: Template, state_machine: StateMachineRefs, queue: StopQueueRefs, *, cancel_run: Function
-) -> Rule:
-    """The rule, its invoke permission, and the queue policy that lets only this rule dead-letter into it."""
+    queue_arn = GetAtt(queue, "Arn")
+    cancel_run = lambdas.add(
+        CANCEL_RUN,
+        grants=(
+            *spoke_access.fleet_grants(),
+            *storage.run_table.grant("Query", "UpdateItem"),
+            *messaging.grant_notify(),
+            # Lambda dead-letters a failed asynchronous event with the function's own role.
+            Grant("DeadLetterFailedEvents", (sqs.SendMessage,), (queue_arn,)),
+        ),
+        # In a spoke only to cancel the run's commands still running there.
+        role_name=spoke_access.fleet_role_name("cancel"),
+        dead_letter_arn=queue_arn,
+    )
     rule = template.add_resource(
         Rule(
             "RunStoppedRule",
@@ -89,11 +110,11 @@ def add_stop_rule(
             Targets=[
                 Target(
                     Id="CancelRun",
-                    Arn=GetAtt(cancel_run, "Arn"),
+                    Arn=cancel_run.arn,
                     RetryPolicy=RetryPolicy(
                         MaximumRetryAttempts=DELIVERY_ATTEMPTS, MaximumEventAgeInSeconds=DELIVERY_MAX_AGE_SECONDS
                     ),
-                    DeadLetterConfig=DeadLetterConfig(Arn=queue.arn),
+                    DeadLetterConfig=DeadLetterConfig(Arn=queue_arn),
                 )
             ],
         )
@@ -102,7 +123,7 @@ def add_stop_rule(
         Permission(
             "CancelRunInvokePermission",
             Action="lambda:InvokeFunction",
-            FunctionName=GetAtt(cancel_run, "Arn"),
+            FunctionName=cancel_run.arn,
             Principal="events.amazonaws.com",
             SourceArn=GetAtt(rule, "Arn"),
         )
@@ -110,27 +131,20 @@ def add_stop_rule(
     template.add_resource(
         QueuePolicy(
             "RunStopDeadLetterQueuePolicy",
-            Queues=[Ref(queue.queue)],
+            Queues=[Ref(queue)],
             PolicyDocument=policy_document(
                 [
                     Statement(
                         Sid="RuleDeadLetters",
                         Effect=Allow,
                         Principal=Principal("Service", "events.amazonaws.com"),
-                        Action=[Action("sqs", "SendMessage")],
-                        Resource=[queue.arn],
+                        Action=[sqs.SendMessage],
+                        Resource=[queue_arn],
                         Condition=Condition(ArnEquals("aws:SourceArn", GetAtt(rule, "Arn"))),
                     ),
-                    Statement(
-                        Sid="DenyWithoutTls",
-                        Effect=Deny,
-                        Principal=Principal("*"),
-                        Action=[Action("sqs", "*")],
-                        Resource=[queue.arn],
-                        Condition=Condition(Bool("aws:SecureTransport", "false")),
-                    ),
+                    deny_insecure_transport("DenyWithoutTls", [sqs.Action("*")], [queue_arn]),
                 ]
             ),
         )
     )
-    return rule
+    return RunStopRefs(queue, cancel_run, rule)

@@ -1,18 +1,21 @@
-"""How the hub reaches spokes: the ExternalId secret, and the grants of the hub's fleet roles."""
+"""How the hub reaches spokes: the ExternalId secret, and the grants and names of the hub's fleet roles."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from awacs.aws import Action, Condition, StringEquals
+from awacs import kms, secretsmanager, sts
 from troposphere import Ref, Sub, Template
 from troposphere.secretsmanager import GenerateSecretString, Secret
 
 from generator import naming
 from generator.encryption import EncryptionRefs
-from generator.iam import Grant
+from generator.iam import Grant, arn
 from generator.retention import retained
-from handlers.contract import conventions
+from handlers.contract import conventions, environment
+from handlers.contract.environment import Variable
 
 EXTERNAL_ID_LENGTH = 32
 
@@ -22,26 +25,26 @@ class SpokeAccessRefs:
     external_id: Secret
     encryption: EncryptionRefs
 
+    def fleet_role_name(self, purpose: str) -> Sub:
+        """The role name of a function that works in spokes: the only kind of principal a spoke role trusts."""
+        return naming.hub_fleet_role_name(purpose)
+
     def fleet_grants(self) -> tuple[Grant, ...]:
         """What a function that works in spokes needs: assume the spoke roles and read the ExternalId."""
-        spoke_roles = Sub(
-            "arn:${AWS::Partition}:iam::*:role/"
-            + conventions.SPOKE_ROLE_NAME.format(prefix="${NamePrefix}", region="*")
+        spoke_roles = arn(
+            "iam",
+            "role/" + conventions.SPOKE_ROLE_NAME.format(prefix="${NamePrefix}", region="*"),
+            region=False,
+            account="*",
         )
         return (
-            Grant(
-                "AssumeSpokeRoles",
-                (Action("sts", "AssumeRole"), Action("sts", "SetSourceIdentity")),
-                (spoke_roles,),
-            ),
-            Grant("ReadExternalId", (Action("secretsmanager", "GetSecretValue"),), (Ref(self.external_id),)),
-            Grant(
-                "DecryptExternalId",
-                (Action("kms", "Decrypt"),),
-                (self.encryption.key_arn,),
-                Condition(StringEquals("kms:ViaService", Sub("secretsmanager.${AWS::Region}.amazonaws.com"))),
-            ),
+            Grant("AssumeSpokeRoles", (sts.AssumeRole, sts.SetSourceIdentity), (spoke_roles,)),
+            Grant("ReadExternalId", (secretsmanager.GetSecretValue,), (Ref(self.external_id),)),
+            self.encryption.grant_through("secretsmanager", "DecryptExternalId", (kms.Decrypt,)),
         )
+
+    def settings(self) -> Mapping[Variable, Any]:
+        return {environment.EXTERNAL_ID_SECRET_ARN: Ref(self.external_id)}
 
 
 def add_spoke_access(template: Template, encryption: EncryptionRefs) -> SpokeAccessRefs:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from awacs.aws import Action
+from awacs import logs, xray
 from troposphere import GetAtt, Ref, Sub, Template
 from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
@@ -21,7 +21,7 @@ from generator.asl.graph import StateMachineDefinition
 from generator.encryption import EncryptionRefs
 from generator.iam import Grant, arn, grants_document, service_trust
 from generator.parameters import HubParameters
-from generator.retention import retained
+from generator.retention import add_log_group
 
 STATE_MACHINE_NAME_SUFFIX = "-patch-run"
 
@@ -35,27 +35,21 @@ def state_machine_name() -> Sub:
 # permissions; AWS documents "*" for them.
 LOG_DELIVERY = Grant(
     sid="DeliverExecutionLogs",
-    actions=tuple(
-        Action("logs", name)
-        for name in (
-            "CreateLogDelivery",
-            "DeleteLogDelivery",
-            "DescribeLogGroups",
-            "DescribeResourcePolicies",
-            "GetLogDelivery",
-            "ListLogDeliveries",
-            "PutResourcePolicy",
-            "UpdateLogDelivery",
-        )
+    actions=(
+        logs.CreateLogDelivery,
+        logs.DeleteLogDelivery,
+        logs.DescribeLogGroups,
+        logs.DescribeResourcePolicies,
+        logs.GetLogDelivery,
+        logs.ListLogDeliveries,
+        logs.PutResourcePolicy,
+        logs.UpdateLogDelivery,
     ),
     resources=("*",),
 )
 TRACING = Grant(
     sid="WriteTraces",
-    actions=tuple(
-        Action("xray", name)
-        for name in ("GetSamplingRules", "GetSamplingTargets", "PutTelemetryRecords", "PutTraceSegments")
-    ),
+    actions=(xray.GetSamplingRules, xray.GetSamplingTargets, xray.PutTelemetryRecords, xray.PutTraceSegments),
     resources=("*",),
 )
 
@@ -76,16 +70,13 @@ def add_state_machine(
 ) -> StateMachineRefs:
     """A Standard state machine: logs without execution data (task tokens live there), X-Ray tracing on."""
     name = state_machine_name()
-    log_group = template.add_resource(
-        retained(
-            LogGroup(
-                "PatchRunLogGroup",
-                # The /aws/vendedlogs/ prefix keeps the log group's resource policy small (AWS guidance).
-                LogGroupName=naming.prefixed(STATE_MACHINE_NAME_SUFFIX, before="/aws/vendedlogs/states/"),
-                RetentionInDays=Ref(parameters.log_retention_days),
-                KmsKeyId=encryption.key_arn,
-            )
-        )
+    log_group = add_log_group(
+        template,
+        "PatchRunLogGroup",
+        # The /aws/vendedlogs/ prefix keeps the log group's resource policy small (AWS guidance).
+        naming.prefixed(STATE_MACHINE_NAME_SUFFIX, before="/aws/vendedlogs/states/"),
+        retention_days=Ref(parameters.log_retention_days),
+        key_arn=encryption.key_arn,
     )
     role = template.add_resource(
         Role(

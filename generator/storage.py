@@ -1,10 +1,26 @@
-"""Where runs are kept: the run table (DynamoDB) and the artifact bucket (S3: snapshots, reports, output)."""
+"""Where runs are kept: the run table (DynamoDB) and the artifact bucket (S3: snapshots, reports, output).
+
+Each store offers the grants that reach it (``RunTableRefs.grant``, ``ArtifactBucketRefs.grant_write``), so a
+function's role says what it touches where the store is defined, and the settings that name it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from awacs.aws import Action, Allow, Bool, Condition, Deny, Principal, Statement, StringEquals
+from awacs import dynamodb, kms, s3
+from awacs.aws import (
+    Allow,
+    Condition,
+    ForAllValuesStringEquals,
+    ForAllValuesStringLike,
+    Principal,
+    Statement,
+    StringEquals,
+    StringEqualsIfExists,
+)
 from troposphere import GetAtt, Ref, Sub, Template
 from troposphere.dynamodb import (
     AttributeDefinition,
@@ -33,39 +49,88 @@ from troposphere.s3 import (
 from generator import naming, suppressions
 from generator.asl.tasks import TableTarget
 from generator.encryption import EncryptionRefs
-from generator.iam import policy_document_if
+from generator.iam import Grant, deny_insecure_transport, policy_document_if, table_key_grant
 from generator.parameters import SHARES_INSTANCE_OUTPUT, HubParameters
 from generator.retention import retained
-from handlers.contract.table import TTL_ATTRIBUTE, run_pk
+from handlers.contract import environment
+from handlers.contract.environment import Variable
+from handlers.contract.table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, approval_pk, run_pk
 
 NONCURRENT_VERSION_DAYS = 30
 ABORT_UPLOAD_DAYS = 7
+# Partition-key patterns for dynamodb:LeadingKeys: run records, and approval items (which hold task tokens).
+RUN_ITEMS = run_pk("*")
+APPROVAL_ITEMS = approval_pk("*")
+
+
+@dataclass(frozen=True)
+class RunTableRefs:
+    table: Table
+    encryption: EncryptionRefs
+
+    @property
+    def arn(self) -> GetAtt:
+        return GetAtt(self.table, "Arn")
+
+    def grant(
+        self, *actions: str, partitions: tuple[str, ...] = (RUN_ITEMS,), attributes: tuple[str, ...] = ()
+    ) -> tuple[Grant, ...]:
+        """``actions`` on the items of ``partitions`` only (``dynamodb:LeadingKeys``: only the approval functions
+        reach approval items, which hold task tokens); ``attributes``: the only attributes it may read."""
+        conditions: list[Any] = [ForAllValuesStringLike("dynamodb:LeadingKeys", list(partitions))]
+        if attributes:
+            conditions += [
+                ForAllValuesStringEquals("dynamodb:Attributes", list(attributes)),
+                StringEqualsIfExists("dynamodb:Select", "SPECIFIC_ATTRIBUTES"),
+            ]
+        return (
+            Grant("UseRunTable", tuple(dynamodb.Action(a) for a in actions), (self.arn,), Condition(conditions)),
+            table_key_grant(self.encryption.key_arn),
+        )
+
+    def target(self) -> TableTarget:
+        """The run table as state machine tasks address it (``${RunTableName}``)."""
+        return TableTarget(
+            "RunTable",
+            Ref(self.table),
+            self.arn,
+            self.encryption.key_arn,
+            # The workflow writes run records only; approval items (task tokens) are the approval functions'.
+            partitions=(RUN_ITEMS,),
+        )
+
+
+@dataclass(frozen=True)
+class ArtifactBucketRefs:
+    bucket: Bucket
+    encryption: EncryptionRefs
+
+    @property
+    def arn(self) -> GetAtt:
+        return GetAtt(self.bucket, "Arn")
+
+    def objects(self, pattern: str) -> Sub:
+        """ARN of the artifact objects matching ``pattern`` (e.g. ``runs/*/report/*``)."""
+        return Sub(f"${{Bucket}}/{pattern}", Bucket=self.arn)
+
+    def grant_write(self, pattern: str) -> tuple[Grant, ...]:
+        """``PutObject`` under ``pattern``, encrypted with the hub key through S3."""
+        return (
+            Grant("WriteArtifacts", (s3.PutObject,), (self.objects(pattern),)),
+            self.encryption.grant_through("s3", "EncryptArtifacts", (kms.GenerateDataKey,)),
+        )
 
 
 @dataclass(frozen=True)
 class StorageRefs:
-    run_table: Table
-    artifact_bucket: Bucket
-    encryption: EncryptionRefs
+    run_table: RunTableRefs
+    artifacts: ArtifactBucketRefs
 
-    def run_table_target(self) -> TableTarget:
-        """The run table as state machine tasks address it (``${RunTableName}``)."""
-        return TableTarget(
-            "RunTable",
-            Ref(self.run_table),
-            GetAtt(self.run_table, "Arn"),
-            self.encryption.key_arn,
-            # The workflow writes run records only; approval items (task tokens) are the approval functions'.
-            partitions=(run_pk("*"),),
-        )
-
-    @property
-    def table_arn(self) -> GetAtt:
-        return GetAtt(self.run_table, "Arn")
-
-    def objects(self, pattern: str) -> Sub:
-        """ARN of the artifact objects matching ``pattern`` (e.g. ``runs/*/report/*``)."""
-        return Sub(f"${{Bucket}}/{pattern}", Bucket=GetAtt(self.artifact_bucket, "Arn"))
+    def settings(self) -> Mapping[Variable, Any]:
+        return {
+            environment.RUN_TABLE_NAME: Ref(self.run_table.table),
+            environment.ARTIFACT_BUCKET: Ref(self.artifacts.bucket),
+        }
 
 
 def add_storage(template: Template, parameters: HubParameters, encryption: EncryptionRefs) -> StorageRefs:
@@ -77,12 +142,12 @@ def add_storage(template: Template, parameters: HubParameters, encryption: Encry
                 TableName=naming.prefixed("-runs"),
                 BillingMode="PAY_PER_REQUEST",
                 AttributeDefinitions=[
-                    AttributeDefinition(AttributeName="pk", AttributeType="S"),
-                    AttributeDefinition(AttributeName="sk", AttributeType="S"),
+                    AttributeDefinition(AttributeName=PARTITION_KEY, AttributeType="S"),
+                    AttributeDefinition(AttributeName=SORT_KEY, AttributeType="S"),
                 ],
                 KeySchema=[
-                    KeySchema(AttributeName="pk", KeyType="HASH"),
-                    KeySchema(AttributeName="sk", KeyType="RANGE"),
+                    KeySchema(AttributeName=PARTITION_KEY, KeyType="HASH"),
+                    KeySchema(AttributeName=SORT_KEY, KeyType="RANGE"),
                 ],
                 PointInTimeRecoverySpecification=PointInTimeRecoverySpecification(PointInTimeRecoveryEnabled=True),
                 DeletionProtectionEnabled=True,
@@ -138,38 +203,29 @@ def add_storage(template: Template, parameters: HubParameters, encryption: Encry
             )
         )
     )
-    refs = StorageRefs(table, bucket, encryption)
-    _add_bucket_policy(template, parameters, refs)
-    return refs
+    artifacts = ArtifactBucketRefs(bucket, encryption)
+    _add_bucket_policy(template, parameters, artifacts)
+    return StorageRefs(RunTableRefs(table, encryption), artifacts)
 
 
-def _add_bucket_policy(template: Template, parameters: HubParameters, storage: StorageRefs) -> None:
-    bucket_arn = GetAtt(storage.artifact_bucket, "Arn")
-    always = [
-        Statement(
-            Sid="DenyRequestsWithoutTls",
-            Effect=Deny,
-            Principal=Principal("*"),
-            Action=[Action("s3", "*")],
-            Resource=[bucket_arn, storage.objects("*")],
-            Condition=Condition(Bool("aws:SecureTransport", "false")),
-        )
-    ]
+def _add_bucket_policy(template: Template, parameters: HubParameters, artifacts: ArtifactBucketRefs) -> None:
+    bucket_arn = artifacts.arn
+    always = [deny_insecure_transport("DenyRequestsWithoutTls", [s3.Action("*")], [bucket_arn, artifacts.objects("*")])]
     organisation_output = [
         Statement(
             # Instances write Run Command output only under their own account's prefix, and only PutObject.
             Sid="OrganisationInstancesWriteOwnAccountOutput",
             Effect=Allow,
             Principal=Principal("AWS", "*"),
-            Action=[Action("s3", "PutObject")],
-            Resource=[storage.objects("runs/*/ssm/account-${!aws:PrincipalAccount}/*")],
+            Action=[s3.PutObject],
+            Resource=[artifacts.objects("runs/*/ssm/account-${!aws:PrincipalAccount}/*")],
             Condition=Condition(StringEquals("aws:PrincipalOrgID", Ref(parameters.organization_id))),
         ),
         Statement(
             Sid="OrganisationInstancesCheckEncryption",
             Effect=Allow,
             Principal=Principal("AWS", "*"),
-            Action=[Action("s3", "GetEncryptionConfiguration")],
+            Action=[s3.GetEncryptionConfiguration],
             Resource=[bucket_arn],
             Condition=Condition(StringEquals("aws:PrincipalOrgID", Ref(parameters.organization_id))),
         ),
@@ -177,7 +233,7 @@ def _add_bucket_policy(template: Template, parameters: HubParameters, storage: S
     template.add_resource(
         BucketPolicy(
             "ArtifactBucketPolicy",
-            Bucket=Ref(storage.artifact_bucket),
+            Bucket=Ref(artifacts.bucket),
             PolicyDocument=policy_document_if(SHARES_INSTANCE_OUTPUT, always, organisation_output),
         )
     )

@@ -10,8 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from generator.__main__ import cli
-from generator.functions import FUNCTIONS
 from generator.package import build_package
+from tests.support.functions import hub_functions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,8 +25,8 @@ def test_building_twice_gives_identical_bytes_and_key() -> None:
 def test_package_holds_every_handler_the_schema_and_vendored_code_only() -> None:
     names = zipfile.ZipFile(io.BytesIO(build_package(ROOT).content)).namelist()
 
-    for spec in FUNCTIONS:
-        assert f"handlers/{spec.module}.py" in names
+    for function in hub_functions():
+        assert f"handlers/{function.module}.py" in names
     assert "handlers/contract/run_document.schema.json" in names
     assert "fastjsonschema/__init__.py" in names
     assert names == sorted(names)

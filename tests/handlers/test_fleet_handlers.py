@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from generator.functions import FUNCTIONS
 from handlers.common import records
 from handlers.contract.errors import CommandDeadlineExceeded, InvalidEvent, SpokeAccessDenied
 from tests.support import approvals
 from tests.support.fleet import NEVER, OUTPUT_LIMIT, Behaviour
+from tests.support.functions import hub_functions
 from tests.support.rehearsal import EXTERNAL_ID, Rehearsal
 
 ACCOUNT = "222222222222"
@@ -220,7 +220,7 @@ def test_a_spoke_role_that_cannot_be_assumed_is_a_clear_error(hub: Rehearsal) ->
 
 
 API_FUNCTIONS = {"ApprovalPage", "ApprovalDecision"}  # behind API Gateway: they answer with pages, never raise
-INVOKED_FUNCTIONS = [spec.name for spec in FUNCTIONS if spec.name not in API_FUNCTIONS]
+INVOKED_FUNCTIONS = [function.name for function in hub_functions() if function.name not in API_FUNCTIONS]
 
 
 # CancelRun receives EventBridge's event: the run id is the execution's name.

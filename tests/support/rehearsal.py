@@ -39,11 +39,11 @@ from moto.stepfunctions.responses import StepFunctionResponse
 from moto.sts.exceptions import STSClientError
 from moto.sts.responses import TokenResponse
 
-from generator.functions import FUNCTIONS, FunctionSpec
 from handlers.common import aws, records, runtime
 from handlers.contract.conventions import DEFAULT_NAME_PREFIX
 from tests.support.cfn import generated_template, resolve, resolve_definition
 from tests.support.fleet import Fleet, VirtualClock
+from tests.support.functions import HubFunction, hub_functions
 
 HUB_ACCOUNT = "123456789012"  # moto runs every state-machine call in its default account
 HUB_REGION = "eu-west-1"
@@ -53,12 +53,8 @@ APPROVAL_API_URL = "https://approvals.example.test/v1"
 EXECUTING_BACKENDS = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 
-def function_name(spec: FunctionSpec) -> str:
-    return f"{DEFAULT_NAME_PREFIX}-{spec.kebab}"
-
-
-def function_arn(spec: FunctionSpec) -> str:
-    return f"arn:aws:lambda:{HUB_REGION}:{HUB_ACCOUNT}:function:{function_name(spec)}"
+def function_arn(function: HubFunction) -> str:
+    return f"arn:aws:lambda:{HUB_REGION}:{HUB_ACCOUNT}:function:{function.function_name}"
 
 
 @dataclass(frozen=True)
@@ -183,12 +179,12 @@ class Rehearsal:
 
     def invoke(self, spec_name: str, event: dict[str, Any]) -> dict[str, Any]:
         """Call a handler through its lambda_handler, as the state machine (or API Gateway) would."""
-        spec = next(spec for spec in FUNCTIONS if spec.name == spec_name)
-        module = importlib.import_module(f"handlers.{spec.module}")
+        function = next(function for function in hub_functions() if function.name == spec_name)
+        module = importlib.import_module(function.handler_module)
         with self._invoke_lock:
-            self._current.function = spec.name
+            self._current.function = function.name
             try:
-                return dict(module.lambda_handler(event, FakeLambdaContext(function_name(spec))))
+                return dict(module.lambda_handler(event, FakeLambdaContext(function.function_name)))
             finally:
                 self._current.function = None
 
@@ -220,8 +216,8 @@ class Rehearsal:
 
     def _route(self, function: str, body: Any, response_headers: dict[str, Any]) -> bytes:
         name = function.split(":")[6] if function.startswith("arn:") else function
-        spec = next(spec for spec in FUNCTIONS if function_name(spec) == name)
-        module = importlib.import_module(f"handlers.{spec.module}")
+        spec = next(function for function in hub_functions() if function.function_name == name)
+        module = importlib.import_module(spec.handler_module)
         # One invocation at a time: in AWS each runs in its own process, here they share Powertools' module-level
         # Logger and Metrics (and their buffers). The state machine still runs its Map iterations concurrently.
         event = json.loads(body or "{}")
@@ -314,9 +310,9 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
         fleet.install(monkeypatch)
         substitutions = template["Resources"]["PatchRunStateMachine"]["Properties"]["DefinitionSubstitutions"]
         bindings = {
-            f"{spec.name}FunctionArn": function_arn(spec)
-            for spec in FUNCTIONS
-            if f"{spec.name}FunctionArn" in substitutions  # the API's functions are not the workflow's
+            f"{function.name}FunctionArn": function_arn(function)
+            for function in hub_functions()
+            if f"{function.name}FunctionArn" in substitutions  # the API's functions are not the workflow's
         }
         definition = resolve_definition(template, "PatchRunStateMachine", bindings | {"RunTableName": table_name})
         state_machine_arn = boto3.client("stepfunctions", region_name=HUB_REGION).create_state_machine(
@@ -360,8 +356,8 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
                 function_name, body, response_headers
             ),
         )
-        for spec in FUNCTIONS:
-            importlib.import_module(f"handlers.{spec.module}").lambda_handler.container.reset()
+        for function in hub_functions():
+            importlib.import_module(function.handler_module).lambda_handler.container.reset()
         yield hub
 
 

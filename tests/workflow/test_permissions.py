@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from generator.functions import FUNCTIONS
 from tests.handlers.test_cancel_run import started_run, status_change
 from tests.support import approvals
 from tests.support.cfn import generated_template
 from tests.support.fleet import NEVER, Behaviour
+from tests.support.functions import hub_functions
 from tests.support.rehearsal import Rehearsal
 
 IAM_PREFIX = {"stepfunctions": "states"}
@@ -65,7 +65,7 @@ def test_every_call_made_in_rehearsals_is_allowed_by_the_generated_roles(hub: Re
     # A run stopped with a command still running: CancelRun cancels it in the spoke and closes the record.
     started_run(hub)
     assert hub.invoke("CancelRun", status_change("ABORTED"))["cancelled"] == 1
-    assert {name for name, *_ in hub.aws_calls} == {spec.name for spec in FUNCTIONS}
+    assert {name for name, *_ in hub.aws_calls} == {function.name for function in hub_functions()}
 
     assert {function for function, *_ in hub.table_access} >= {"ApprovalPage", "ApprovalDecision", "RequestApproval"}
     assert_table_access_allowed(hub)
