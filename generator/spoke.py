@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-from awacs.aws import Action, Allow, Condition, Principal, Statement, StringEquals, StringLike
+from awacs import ec2, kms, s3, ssm, sts
+from awacs.aws import Allow, Condition, Principal, Statement, StringEquals, StringLike
 from awacs.aws import ArnLike as ArnLikeCondition
 from troposphere import (
     And,
@@ -31,7 +32,7 @@ from troposphere.iam import ManagedPolicy, Policy, Role
 from troposphere.ssm import Document
 
 from generator import naming
-from generator.iam import arn, policy_document
+from generator.iam import account_root, arn, policy_document
 from handlers.contract import conventions
 
 DESCRIPTION = (
@@ -210,8 +211,8 @@ def add_spoke_role(template: Template, parameters: SpokeParameters) -> Role:
             Statement(
                 Sid="HubFleetRolesWithExternalId",
                 Effect=Allow,
-                Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${Hub}:root", Hub=hub_account)),
-                Action=[Action("sts", "AssumeRole"), Action("sts", "SetSourceIdentity")],
+                Principal=Principal("AWS", account_root("${Hub}", Hub=hub_account)),
+                Action=[sts.AssumeRole, sts.SetSourceIdentity],
                 Condition=Condition(
                     [
                         StringEquals("sts:ExternalId", Ref(parameters.external_id)),
@@ -227,7 +228,7 @@ def add_spoke_role(template: Template, parameters: SpokeParameters) -> Role:
             Statement(
                 Sid="SendPatchAndSnapshotDocuments",
                 Effect=Allow,
-                Action=[Action("ssm", "SendCommand")],
+                Action=[ssm.SendCommand],
                 Resource=[
                     arn("ssm", f"document/{conventions.PATCH_DOCUMENT_NAME}", account=False),
                     arn("ssm", f"document/{conventions.SNAPSHOT_DOCUMENT_NAME.format(prefix='${NamePrefix}')}"),
@@ -236,7 +237,7 @@ def add_spoke_role(template: Template, parameters: SpokeParameters) -> Role:
             Statement(
                 Sid="SendCommandsToTaggedInstances",
                 Effect=Allow,
-                Action=[Action("ssm", "SendCommand")],
+                Action=[ssm.SendCommand],
                 Resource=[arn("ec2", "instance/*")],
                 Condition=Condition(StringLike(tag_condition, Ref(parameters.allowed_patch_groups))),
             ),
@@ -244,23 +245,19 @@ def add_spoke_role(template: Template, parameters: SpokeParameters) -> Role:
             Statement(
                 Sid="DiscoverInstances",
                 Effect=Allow,
-                Action=[Action("ec2", "DescribeInstances"), Action("ssm", "DescribeInstanceInformation")],
+                Action=[ec2.DescribeInstances, ssm.DescribeInstanceInformation],
                 Resource=["*"],
             ),
             Statement(
                 Sid="TrackCommands",
                 Effect=Allow,
-                Action=[
-                    Action("ssm", "GetCommandInvocation"),
-                    Action("ssm", "ListCommandInvocations"),
-                    Action("ssm", "ListCommands"),
-                ],
+                Action=[ssm.GetCommandInvocation, ssm.ListCommandInvocations, ssm.ListCommands],
                 Resource=["*"],
             ),
             Statement(
                 Sid="CancelCommandsOnAbort",
                 Effect=Allow,
-                Action=[Action("ssm", "CancelCommand")],
+                Action=[ssm.CancelCommand],
                 Resource=["*"],
             ),
         ]
@@ -287,10 +284,13 @@ def add_instance_output_policy(template: Template, parameters: SpokeParameters) 
             Statement(
                 Sid="WriteThisAccountsRunCommandOutput",
                 Effect=Allow,
-                Action=[Action("s3", "PutObject")],
+                Action=[s3.PutObject],
                 Resource=[
-                    Sub(
-                        "arn:${AWS::Partition}:s3:::${Bucket}/runs/*/ssm/account-${AWS::AccountId}/*",
+                    arn(
+                        "s3",
+                        "${Bucket}/runs/*/ssm/account-${AWS::AccountId}/*",
+                        region=False,
+                        account=False,
                         Bucket=bucket,
                     )
                 ],
@@ -298,13 +298,13 @@ def add_instance_output_policy(template: Template, parameters: SpokeParameters) 
             Statement(
                 Sid="CheckBucketEncryption",
                 Effect=Allow,
-                Action=[Action("s3", "GetEncryptionConfiguration")],
-                Resource=[Sub("arn:${AWS::Partition}:s3:::${Bucket}", Bucket=bucket)],
+                Action=[s3.GetEncryptionConfiguration],
+                Resource=[arn("s3", "${Bucket}", region=False, account=False, Bucket=bucket)],
             ),
             Statement(
                 Sid="EncryptWithHubKeyThroughS3",
                 Effect=Allow,
-                Action=[Action("kms", "Decrypt"), Action("kms", "GenerateDataKey")],
+                Action=[kms.Decrypt, kms.GenerateDataKey],
                 Resource=[key_arn],
                 Condition=Condition(
                     StringEquals("kms:ViaService", Sub("s3.${HubRegion}.amazonaws.com", HubRegion=hub_region))
