@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from generator import parameter_files
-from generator.build import REGENERATE, artifacts, stale, write
+from generator import environments, parameter_files
+from generator.build import REGENERATE, artifacts, stale, templates, write
 from generator.package import build_package
 from handlers.contract import run_document
 from handlers.contract.errors import InvalidRunDocument
@@ -55,23 +55,51 @@ def build(output_dir: Path, check: bool) -> None:
 
 
 @cli.command()
-@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def validate(files: tuple[Path, ...]) -> None:
-    """Check parameter files (default: parameters/*.json) against the templates they deploy."""
-    paths = files or tuple(sorted(Path("parameters").glob("*.json")))
-    if not paths:
-        raise click.ClickException("no parameter files given and none found in parameters/")
-    failures = 0
-    for path in paths:
+@click.argument("names", nargs=-1)
+@click.option(
+    "--parameters-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("parameters"),
+    show_default=True,
+    help="Where the environments' parameter and deployment files are.",
+)
+def validate(names: tuple[str, ...], parameters_dir: Path) -> None:
+    """Check environments (default: every one in parameters/) against the templates and within themselves."""
+    found = environments.names(parameters_dir)
+    chosen = names or tuple(found)
+    if not chosen:
+        raise click.ClickException(f"no environments in {parameters_dir}/ (each needs a deploy-<name>.json)")
+    generated = templates()
+    failures = [f"{path}: belongs to no environment (no deploy-<env>.json)" for path in _orphans(parameters_dir, found)]
+    for problem in failures:
+        click.echo(problem, err=True)
+    refused = 0
+    for name in chosen:
         try:
-            loaded = parameter_files.load(path)
+            environment = environments.load(name, parameters_dir, generated)
         except parameter_files.ParameterFileError as error:
-            failures += 1
-            click.echo(str(error), err=True)
-        else:
-            click.echo(f"{path}: ok ({len(loaded.parameters)} parameters for {loaded.template_path.name})")
-    if failures:
-        raise click.ClickException(f"{failures} of {len(paths)} parameter files refused")
+            refused += 1
+            for problem in error.problems:
+                click.echo(problem, err=True)
+            continue
+        click.echo(
+            f"{name}: ok (hub {len(environment.hub.parameters)} and spoke {len(environment.spoke.parameters)} "
+            f"parameters; the hub's functions reserve {environment.reserved_concurrency} concurrent executions, "
+            f"so account {environment.hub_placement.account_id} needs a Lambda quota of at least "
+            f"{environment.required_lambda_quota})"
+        )
+    if refused or failures:
+        raise click.ClickException(f"{refused} of {len(chosen)} environments refused, {len(failures)} stray files")
+
+
+def _orphans(directory: Path, known: list[str]) -> list[Path]:
+    """Parameter files of no environment: a typo in a file name must not leave a file unchecked."""
+    expected = {
+        f"{stack}-{name}.json"
+        for name in known
+        for stack in (environments.HUB, environments.SPOKE, environments.DEPLOY)
+    }
+    return sorted(path for path in directory.glob("*.json") if path.name not in expected)
 
 
 @cli.command()

@@ -6,6 +6,7 @@ import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from troposphere import Template
 
@@ -37,6 +38,15 @@ def artifacts() -> tuple[Artifact, ...]:
         Artifact("spoke.json", render_template(build_spoke())),
         Artifact("hub-workflow.md", mermaid(hub.workflow.graph, title="Hub patch-run workflow")),
     )
+
+
+def templates(generated: tuple[Artifact, ...] | None = None) -> dict[str, dict[str, Any]]:
+    """The generated templates by stack name (``hub``, ``spoke``), as parsed JSON."""
+    return {
+        artifact.name.removesuffix(".json"): json.loads(artifact.content)
+        for artifact in generated or artifacts()
+        if artifact.name.endswith(".json")
+    }
 
 
 def write(generated: tuple[Artifact, ...], directory: Path) -> list[Path]:

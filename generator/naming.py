@@ -18,8 +18,11 @@ def add_name_prefix(template: Template) -> Parameter:
             NAME_PREFIX_PARAMETER,
             Type="String",
             Default=conventions.DEFAULT_NAME_PREFIX,
-            AllowedPattern="^[a-z][a-z0-9-]{1,29}$",
-            ConstraintDescription="lower-case letters, digits and hyphens; 2 to 30 characters",
+            # SSM refuses document names (<prefix>-PrePatchSnapshot) that start with aws, amazon or amzn.
+            AllowedPattern="^(?!aws|amazon|amzn)[a-z][a-z0-9-]{1,29}$",
+            ConstraintDescription=(
+                "lower-case letters, digits and hyphens; 2 to 30 characters; not starting with aws, amazon or amzn"
+            ),
             Description="Prefix of every named resource; identical in the hub and all spokes of one installation.",
         )
     )

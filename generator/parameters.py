@@ -20,6 +20,15 @@ HAS_NOTIFICATION_EMAIL = "HasNotificationEmail"
 SHARES_INSTANCE_OUTPUT = "SharesInstanceOutput"
 HAS_APPROVAL_WEB_ACL = "HasApprovalWebAcl"
 MANAGES_API_GATEWAY_LOGGING = "ManagesApiGatewayLogging"
+# The accounts AWS publishes the Powertools for AWS Lambda layers from: commercial Regions, China, GovCloud.
+POWERTOOLS_PUBLISHERS = (
+    ("aws", "[a-z]{2}-[a-z]+-[0-9]", "017000801446"),
+    ("aws-cn", "cn-north-1", "498634801083"),
+    ("aws-us-gov", "us-gov-east-1", "165087284144"),
+    ("aws-us-gov", "us-gov-west-1", "165093116878"),
+)
+POWERTOOLS_LAYER = "AWSLambdaPowertoolsPythonV3-python313-arm64"
+HAS_RESERVED_CONCURRENCY = "ReservesConcurrency"
 # Functions reserve concurrency by kind: fleet-facing ones scale with the fleet, control ones stay small.
 Concurrency = Literal["fleet", "record", "control", "approval"]
 
@@ -43,15 +52,18 @@ class HubParameters:
     organization_id: Parameter
     approval_web_acl: Parameter
     api_gateway_logging_role: Parameter
+    reserve_concurrency: Parameter
+    function_log_level: Parameter
 
-    def reserved_concurrency(self, kind: Concurrency) -> Ref:
+    def reserved_concurrency(self, kind: Concurrency) -> If:
+        """A function's reserved concurrency of ``kind``, or none when the stack reserves none."""
         parameter = {
             "fleet": self.fleet_concurrency,
             "record": self.record_concurrency,
             "control": self.control_concurrency,
             "approval": self.approval_concurrency,
         }[kind]
-        return Ref(parameter)
+        return If(HAS_RESERVED_CONCURRENCY, Ref(parameter), Ref("AWS::NoValue"))
 
     def settings(self) -> Mapping[Variable, Any]:
         """The functions' settings that come straight from these parameters."""
@@ -95,7 +107,15 @@ def add_hub_parameters(template: Template) -> HubParameters:
             Parameter(
                 "PowertoolsLayerArn",
                 Type="String",
-                AllowedPattern=r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$",
+                # Only AWS's own layer, for the functions' runtime and architecture: code from any other account
+                # would run inside every function, with its role.
+                AllowedPattern="^("
+                + "|".join(
+                    f"arn:{partition}:lambda:{region}:{account}:layer:{POWERTOOLS_LAYER}:[0-9]+"
+                    for partition, region, account in POWERTOOLS_PUBLISHERS
+                )
+                + ")$",
+                ConstraintDescription=f"AWS's own {POWERTOOLS_LAYER} layer (publisher account, this region)",
                 Description="Powertools for AWS Lambda (Python) v3 layer version for python3.13 arm64 in this region.",
             )
         ),
@@ -200,6 +220,28 @@ def add_hub_parameters(template: Template) -> HubParameters:
                 Description="Optional regional WAF web ACL to associate with the approval API stage.",
             )
         ),
+        reserve_concurrency=add(
+            Parameter(
+                "ReserveConcurrency",
+                Type="String",
+                Default="true",
+                AllowedValues=["true", "false"],
+                Description=(
+                    "Reserve concurrency per function (the sizes below). An account must keep 100 executions "
+                    "unreserved, so this needs a Lambda quota of the sum plus 100; false for an account whose quota "
+                    "is still low (new accounts): the functions then share the account's pool."
+                ),
+            )
+        ),
+        function_log_level=add(
+            Parameter(
+                "FunctionLogLevel",
+                Type="String",
+                Default="INFO",
+                AllowedValues=["DEBUG", "INFO", "WARN", "ERROR"],
+                Description="Application log level of every function (JSON logs; DEBUG while investigating).",
+            )
+        ),
         api_gateway_logging_role=add(
             Parameter(
                 "ApiGatewayLoggingRole",
@@ -217,6 +259,7 @@ def add_hub_parameters(template: Template) -> HubParameters:
     template.add_condition(SHARES_INSTANCE_OUTPUT, Not(Equals(parameters.organization_id.ref(), "")))
     template.add_condition(HAS_APPROVAL_WEB_ACL, Not(Equals(parameters.approval_web_acl.ref(), "")))
     template.add_condition(MANAGES_API_GATEWAY_LOGGING, Equals(parameters.api_gateway_logging_role.ref(), "create"))
+    template.add_condition(HAS_RESERVED_CONCURRENCY, Equals(parameters.reserve_concurrency.ref(), "true"))
     template.set_metadata({"AWS::CloudFormation::Interface": _interface()})
     return parameters
 
@@ -225,6 +268,7 @@ def _interface() -> dict[str, Any]:
     groups = {
         "Naming and code": ["NamePrefix", "CodeBucket", "CodeKey", "PowertoolsLayerArn"],
         "Scale": [
+            "ReserveConcurrency",
             "DefaultAccountConcurrency",
             "DefaultRegionConcurrency",
             "FleetFunctionConcurrency",
@@ -232,7 +276,7 @@ def _interface() -> dict[str, Any]:
             "ControlFunctionConcurrency",
             "ApprovalFunctionConcurrency",
         ],
-        "Records and logs": ["RecordRetentionDays", "LogRetentionInDays", "StateMachineLogLevel"],
+        "Records and logs": ["RecordRetentionDays", "LogRetentionInDays", "StateMachineLogLevel", "FunctionLogLevel"],
         "Notifications and output": ["NotificationEmail", "InstanceOutputOrganizationId"],
         "Approval API": ["ApprovalApiWebAclArn", "ApiGatewayLoggingRole"],
     }
@@ -241,6 +285,8 @@ def _interface() -> dict[str, Any]:
         "CodeBucket": "Handler package bucket",
         "CodeKey": "Handler package key",
         "PowertoolsLayerArn": "Powertools layer ARN",
+        "ReserveConcurrency": "Reserve concurrency per function",
+        "FunctionLogLevel": "Function log level",
         "DefaultAccountConcurrency": "Accounts at once (default)",
         "DefaultRegionConcurrency": "Regions at once per account (default)",
         "FleetFunctionConcurrency": "Reserved concurrency: fleet functions",

@@ -31,7 +31,8 @@ KNOWN_FALSE_POSITIVES = {
 
 def identity_policies(name: str) -> list[tuple[str, dict[str, Any]]]:
     template = generated_template(f"{name}.json")
-    values = json.loads((ROOT / "parameters" / f"{name}-prod.json").read_text())["parameters"]
+    entries = json.loads((ROOT / "parameters" / f"{name}-prod.json").read_text())
+    values = {entry["ParameterKey"]: entry["ParameterValue"] for entry in entries}
     parameters = {**SAMPLES, **values}
     found = []
     for logical_id, resource in template["Resources"].items():

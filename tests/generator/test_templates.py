@@ -55,7 +55,8 @@ def test_stateful_resources_are_retained_on_delete_and_replacement(name: str) ->
     template = json.loads(template_text(name))
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] in STATEFUL_TYPES:
-            assert resource.get("DeletionPolicy") == "Retain", logical_id
+            # Retained, except when the first create fails: a retry must not collide with what that left behind.
+            assert resource.get("DeletionPolicy") == "RetainExceptOnCreate", logical_id
             assert resource.get("UpdateReplacePolicy") == "Retain", logical_id
 
 
