@@ -9,7 +9,7 @@ import click
 
 from generator import environments, parameter_files
 from generator.build import REGENERATE, artifacts, stale, templates, write
-from generator.package import build_package
+from generator.package import PackageError, build_package, handler_modules
 from handlers.contract import run_document
 from handlers.contract.errors import InvalidRunDocument
 
@@ -112,7 +112,10 @@ def _orphans(directory: Path, known: list[str]) -> list[Path]:
 )
 def package(output: Path) -> None:
     """Build the handler package reproducibly and print the CodeKey to upload it under."""
-    built = build_package(Path.cwd())
+    try:
+        built = build_package(handler_modules(templates()["hub"]))
+    except PackageError as error:
+        raise click.ClickException(str(error)) from None
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(built.content)
     click.echo(f"wrote {output} ({len(built.content)} bytes, sha256 {built.sha256})")

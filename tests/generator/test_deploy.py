@@ -22,7 +22,7 @@ LAYER = "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3
 
 @pytest.fixture(scope="module")
 def deployed() -> Iterator[dict[str, Any]]:
-    package = build_package(ROOT)
+    package = build_package()
     with mock_aws(config={"lambda": {"use_docker": False}}):  # type: ignore[arg-type]
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket="code-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
