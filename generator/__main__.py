@@ -122,6 +122,48 @@ def package(output: Path) -> None:
     click.echo(f"CodeKey={built.key}")
 
 
+@cli.command()
+@click.argument("environment")
+@click.option("--only", type=click.Choice(["hub", "spokes"]), help="Deploy only the hub stack or only the spokes.")
+@click.option(
+    "--parameters-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("parameters"),
+    show_default=True,
+    help="Where the environment's parameter and deployment files are.",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("output"),
+    show_default=True,
+    help="The committed templates, which must be what the code generates (they are what reviewers approved).",
+)
+def deploy(environment: str, only: str | None, parameters_dir: Path, output_dir: Path) -> None:
+    """Deploy ENVIRONMENT: handler package, hub stack (through a change set), spoke StackSet."""
+    generated = artifacts()
+    if stale(generated, output_dir):
+        raise click.ClickException(f"{output_dir}/ differs from what the code generates: run {REGENERATE} and review")
+    try:
+        checked = environments.load(environment, parameters_dir, templates(generated))
+    except parameter_files.ParameterFileError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        raise click.ClickException(f"environment {environment!r} refused; nothing was deployed") from None
+    try:
+        from generator.deploy import Deployer, DeployError, Templates  # noqa: PLC0415 - boto3 only for deploys
+    except ImportError:
+        raise click.ClickException("deploying needs boto3: pip install -e '.[deploy]'") from None
+    by_name = {artifact.name: artifact.content for artifact in generated}
+    try:
+        package = build_package(handler_modules(templates(generated)["hub"]))
+        Deployer(checked, Templates(by_name["hub.json"], by_name["spoke.json"]), package, echo=click.echo).deploy(
+            hub=only != "spokes", spokes=only != "hub"
+        )
+    except (DeployError, PackageError) as error:
+        raise click.ClickException(str(error)) from None
+
+
 @cli.command("check-run")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def check_run(files: tuple[Path, ...]) -> None:

@@ -1,87 +1,280 @@
-"""The generated templates deploy (moto CloudFormation), and the functions point at code in the package."""
+"""``python -m generator deploy`` end to end against moto: create, redeploy unchanged, change, and refusals."""
 
 from __future__ import annotations
 
-import io
-import zipfile
+import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
+from click.testing import CliRunner, Result
 from moto import mock_aws
+from moto.cloudformation.models import cloudformation_backends
 
+from generator.__main__ import cli
 from generator.package import build_package
-from tests.support.functions import hub_functions
+from tests.support import moto_shims
 
 ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"  # moto's own account: the hub's, and the organisation's management account
 REGION = "eu-west-1"
-LAYER = "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
+BUCKET = "patch-orchestrator-code-test"
+LAYER = f"arn:aws:lambda:{REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
+STACK, STACK_SET = "patch-orchestrator-test-hub", "patch-orchestrator-test-spokes"
 
 
-@pytest.fixture(scope="module")
-def deployed() -> Iterator[dict[str, Any]]:
-    package = build_package()
+def entries(values: dict[str, str]) -> list[dict[str, str]]:
+    return [{"ParameterKey": key, "ParameterValue": value} for key, value in values.items()]
+
+
+@dataclass
+class Organisation:
+    directory: Path
+    ou_id: str
+    member_accounts: list[str]
+
+    def deploy(self, *arguments: str) -> Result:
+        return CliRunner().invoke(
+            cli,
+            [
+                "deploy",
+                "test",
+                "--parameters-dir",
+                str(self.directory),
+                "--output-dir",
+                str(ROOT / "output"),
+                *arguments,
+            ],
+        )
+
+    def write(self, stack: str, document: Any) -> None:
+        (self.directory / f"{stack}-test.json").write_text(json.dumps(document, indent=2))
+
+    def edit(self, stack: str, **changes: str) -> None:
+        path = self.directory / f"{stack}-test.json"
+        values = {e["ParameterKey"]: e["ParameterValue"] for e in json.loads(path.read_text())}
+        self.write(stack, entries({**values, **changes}))
+
+
+@pytest.fixture
+def organisation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Organisation]:
+    """An organisation in moto with one OU of two accounts, a code bucket, and a ``test`` environment for it."""
+    moto_shims.install_cloudformation(monkeypatch)
     with mock_aws(config={"lambda": {"use_docker": False}}):  # type: ignore[arg-type]
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket="code-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
-        s3.put_object(Bucket="code-bucket", Key=package.key, Body=package.content)
-        cloudformation = boto3.client("cloudformation", region_name=REGION)
-        cloudformation.create_stack(
-            StackName="hub",
-            TemplateBody=(ROOT / "output" / "hub.json").read_text(),
-            Parameters=[
-                {"ParameterKey": "CodeBucket", "ParameterValue": "code-bucket"},
-                {"ParameterKey": "CodeKey", "ParameterValue": package.key},
-                {"ParameterKey": "PowertoolsLayerArn", "ParameterValue": LAYER},
-                # moto has no AWS::ApiGateway::Account (an account-wide setting); its template side is
-                # checked statically in test_approval_template.py.
-                {"ParameterKey": "ApiGatewayLoggingRole", "ParameterValue": "existing"},
-            ],
-            Capabilities=["CAPABILITY_NAMED_IAM"],
+        organizations = boto3.client("organizations", region_name="us-east-1")
+        organizations.create_organization(FeatureSet="ALL")
+        root = organizations.list_roots()["Roots"][0]["Id"]
+        ou = organizations.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+        members = []
+        for name in ("web", "data"):
+            status = organizations.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]
+            organizations.move_account(AccountId=status["AccountId"], SourceParentId=root, DestinationParentId=ou)
+            members.append(status["AccountId"])
+        boto3.client("s3", region_name=REGION).create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
         )
-        cloudformation.create_stack(
-            StackName="spoke",
-            TemplateBody=(ROOT / "output" / "spoke.json").read_text(),
-            Parameters=[
-                {"ParameterKey": "HubAccountId", "ParameterValue": "111111111111"},
-                {"ParameterKey": "ExternalId", "ParameterValue": "external-id-0123456789"},
-            ],
-            Capabilities=["CAPABILITY_NAMED_IAM"],
+        directory = tmp_path / "parameters"
+        directory.mkdir()
+        found = Organisation(directory, ou, members)
+        found.write(
+            "hub",
+            entries(
+                {
+                    "NamePrefix": "patch-orchestrator-test",
+                    "CodeBucket": BUCKET,
+                    "PowertoolsLayerArn": LAYER,
+                    # moto has no AWS::ApiGateway::Account (an account-wide setting).
+                    "ApiGatewayLoggingRole": "existing",
+                    "LogRetentionInDays": "30",
+                }
+            ),
         )
-        yield {
-            "hub": cloudformation.describe_stacks(StackName="hub")["Stacks"][0],
-            "spoke": cloudformation.describe_stacks(StackName="spoke")["Stacks"][0],
-            "functions": {
-                function.name: boto3.client("lambda", region_name=REGION).get_function(
-                    FunctionName=function.function_name
-                )
-                for function in hub_functions()
+        found.write(
+            "spoke",
+            entries({"NamePrefix": "patch-orchestrator-test", "HubAccountId": ACCOUNT, "AllowedPatchGroups": "web"}),
+        )
+        found.write(
+            "deploy",
+            {
+                "hub": {"accountId": ACCOUNT, "region": REGION, "stackName": STACK, "tags": {"Environment": "test"}},
+                "spokes": {
+                    "stackSetName": STACK_SET,
+                    "callAs": "SELF",
+                    "organizationalUnitIds": [ou],
+                    "regions": [REGION],
+                },
             },
-            "package": zipfile.ZipFile(io.BytesIO(package.content)).namelist(),
-        }
+        )
+        yield found
 
 
-def test_hub_and_spoke_stacks_create_completely(deployed: dict[str, Any]) -> None:
-    assert deployed["hub"]["StackStatus"] == "CREATE_COMPLETE"
-    assert deployed["spoke"]["StackStatus"] == "CREATE_COMPLETE"
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in deployed["hub"]["Outputs"]}
-    assert outputs["StateMachineArn"].endswith(":stateMachine:patch-orchestrator-patch-run")
-    spoke_outputs = {o["OutputKey"]: o["OutputValue"] for o in deployed["spoke"]["Outputs"]}
-    assert spoke_outputs["SpokeRoleArn"].endswith(":role/patch-orchestrator-spoke-eu-west-1")
+def external_id() -> str:
+    outputs = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=STACK)["Stacks"][0][
+        "Outputs"
+    ]
+    secret = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "ExternalIdSecretArn")
+    return str(boto3.client("secretsmanager", region_name=REGION).get_secret_value(SecretId=secret)["SecretString"])
 
 
-def test_every_function_runs_a_handler_that_is_in_the_package(deployed: dict[str, Any]) -> None:
-    for function in hub_functions():
-        configuration = deployed["functions"][function.name]["Configuration"]
-        module, _, attribute = configuration["Handler"].rpartition(".")
-        assert attribute == "lambda_handler"
-        assert module.replace(".", "/") + ".py" in deployed["package"], function.name
-        assert configuration["Runtime"] == "python3.13"
-        variables = configuration["Environment"]["Variables"]
-        # moto's CloudFormation skips Secrets Manager secrets, so a reference to the ExternalId secret is dropped.
-        assert set(function.variables) - {"EXTERNAL_ID_SECRET_ARN"} <= set(variables) <= set(function.variables)
-        assert variables["RUN_TABLE_NAME"] == "patch-orchestrator-runs"
-        if "NAME_PREFIX" in variables:
-            assert variables["NAME_PREFIX"] == "patch-orchestrator"
+def spoke_instances() -> list[tuple[str, str, str]]:
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    summaries = cloudformation.list_stack_instances(StackSetName=STACK_SET, CallAs="SELF")["Summaries"]
+    return sorted((summary["Account"], summary["Region"], summary["Status"]) for summary in summaries)
+
+
+def test_a_first_deploy_creates_the_hub_and_a_spoke_in_every_account_of_the_ou(organisation: Organisation) -> None:
+    result = organisation.deploy()
+
+    assert result.exit_code == 0, result.output
+    package = build_package()
+    assert f"uploaded s3://{BUCKET}/{package.key}" in result.output
+    assert f"hub stack {STACK}: created" in result.output
+    assert "Add PatchRunStateMachine AWS::StepFunctions::StateMachine" in result.output
+    assert "StateMachineArn = arn:aws:states:eu-west-1" in result.output
+    assert f"spoke StackSet {STACK_SET}: created" in result.output
+    stack = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=STACK)["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert {"ParameterKey": "CodeKey", "ParameterValue": package.key} in stack["Parameters"]
+    assert {(account, region) for account, region, _ in spoke_instances()} == {
+        (account, REGION) for account in organisation.member_accounts
+    }
+    # The spokes got the hub's generated ExternalId, and nobody saw it.
+    secret = external_id()
+    assert secret not in result.output
+    stack_set = boto3.client("cloudformation", region_name=REGION).describe_stack_set(StackSetName=STACK_SET)
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack_set["StackSet"]["Parameters"]}
+    assert parameters["ExternalId"] == secret
+    assert parameters["AllowedPatchGroups"] == "web"
+
+
+def test_deploying_again_without_a_change_changes_nothing(organisation: Organisation) -> None:
+    assert organisation.deploy().exit_code == 0
+    before = spoke_instances()
+
+    again = organisation.deploy()
+
+    assert again.exit_code == 0, again.output
+    assert "uploaded" not in again.output
+    assert f"hub stack {STACK}: no changes" in again.output
+    assert f"spoke StackSet {STACK_SET}: no changes" in again.output
+    assert spoke_instances() == before
+
+
+def test_a_changed_parameter_updates_the_hub_and_the_spokes(organisation: Organisation) -> None:
+    assert organisation.deploy().exit_code == 0
+    organisation.edit("hub", LogRetentionInDays="90")
+    organisation.edit("spoke", AllowedPatchGroups="web,db")
+
+    changed = organisation.deploy()
+
+    assert changed.exit_code == 0, changed.output
+    assert f"hub stack {STACK}: updated" in changed.output
+    assert f"spoke StackSet {STACK_SET}: update succeeded" in changed.output
+    stack = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=STACK)["Stacks"][0]
+    assert {"ParameterKey": "LogRetentionInDays", "ParameterValue": "90"} in stack["Parameters"]
+    stack_set = boto3.client("cloudformation", region_name=REGION).describe_stack_set(StackSetName=STACK_SET)
+    assert {"ParameterKey": "AllowedPatchGroups", "ParameterValue": "web,db"} in stack_set["StackSet"]["Parameters"]
+
+
+def test_only_the_hub_is_deployed_when_asked(organisation: Organisation) -> None:
+    result = organisation.deploy("--only", "hub")
+
+    assert result.exit_code == 0, result.output
+    assert "spoke StackSet" not in result.output
+    assert not boto3.client("cloudformation", region_name=REGION).list_stack_sets()["Summaries"]
+
+
+def one_line_error(result: Result) -> str:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    return line
+
+
+def test_credentials_of_another_account_are_refused_before_anything_is_uploaded(organisation: Organisation) -> None:
+    deploy_file = organisation.directory / "deploy-test.json"
+    document = json.loads(deploy_file.read_text())
+    document["hub"]["accountId"] = "111111111111"
+    deploy_file.write_text(json.dumps(document))
+    organisation.edit("spoke", HubAccountId="111111111111")
+
+    line = one_line_error(organisation.deploy())
+
+    assert f"the credentials are for account {ACCOUNT}" in line
+    assert "deploys to 111111111111" in line
+    assert "Contents" not in boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET)
+
+
+def test_a_missing_code_bucket_is_named(organisation: Organisation) -> None:
+    organisation.edit("hub", CodeBucket="no-such-code-bucket")
+
+    line = one_line_error(organisation.deploy())
+
+    assert "code bucket no-such-code-bucket" in line
+    assert "CodeBucket) does not exist or is not this account's" in line
+
+
+def test_a_stack_whose_first_create_rolled_back_must_be_deleted_first(organisation: Organisation) -> None:
+    assert organisation.deploy("--only", "hub").exit_code == 0
+    (stack,) = [s for s in cloudformation_backends[ACCOUNT][REGION].stacks.values() if s.name == STACK]
+    stack.status = "ROLLBACK_COMPLETE"
+
+    line = one_line_error(organisation.deploy())
+
+    assert f"stack {STACK} is ROLLBACK_COMPLETE" in line
+    assert f"aws cloudformation delete-stack --stack-name {STACK} --region {REGION}" in line
+
+
+def test_a_running_stack_set_operation_is_reported_not_raced(
+    organisation: Organisation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert organisation.deploy().exit_code == 0
+    organisation.edit("spoke", AllowedPatchGroups="web,db")
+
+    def busy(**kwargs: Any) -> None:
+        if kwargs["model"].name == "UpdateStackSet":
+            error = {"Error": {"Code": "OperationInProgressException", "Message": "Another operation is in progress"}}
+            raise ClientError(error, "UpdateStackSet")
+
+    # The one fault moto cannot produce: AWS runs one StackSet operation at a time; this one is still running.
+    session = boto3.Session()
+    session.events.register("before-call.cloudformation.UpdateStackSet", busy)
+    monkeypatch.setattr(boto3, "Session", lambda: session)
+
+    line = one_line_error(organisation.deploy("--only", "spokes"))
+
+    assert f"StackSet {STACK_SET} has an operation running" in line
+    assert "list-stack-set-operations" in line
+
+
+def test_missing_credentials_are_one_line(organisation: Organisation, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    assert "no AWS credentials" in one_line_error(organisation.deploy())
+
+
+def test_a_stale_output_directory_is_refused(organisation: Organisation, tmp_path: Path) -> None:
+    stale = tmp_path / "output"
+    stale.mkdir()
+    (stale / "hub.json").write_text("{}")
+
+    result = CliRunner().invoke(
+        cli, ["deploy", "test", "--parameters-dir", str(organisation.directory), "--output-dir", str(stale)]
+    )
+
+    assert "differs from what the code generates" in one_line_error(result)
+
+
+def test_a_refused_environment_deploys_nothing(organisation: Organisation) -> None:
+    organisation.edit("spoke", NamePrefix="someone-else")
+
+    result = organisation.deploy()
+
+    assert "environment 'test' refused; nothing was deployed" in one_line_error(result)
+    assert "NamePrefix: 'someone-else' differs from the hub's" in result.output
