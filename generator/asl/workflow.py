@@ -31,8 +31,9 @@ from generator.asl.tasks import (
     lambda_invoke,
     lambda_invoke_wait_for_token,
 )
-from handlers.contract import conventions, errors
+from handlers.contract import conventions, errors, table
 from handlers.contract.conventions import PATCH, SNAPSHOT
+from handlers.contract.table import Decision, RunStatus, WaveApprovalStatus, WaveStatus
 
 # The run document keeps approval waits to half of it (handlers.contract.conventions).
 RUN_TIMEOUT_SECONDS = conventions.RUN_TIMEOUT_SECONDS
@@ -47,6 +48,8 @@ TRANSIENT_AWS_RETRY = Retry(
     jitter_strategy="FULL",
 )
 ON_ANY_ERROR = (CATCH_ALL,)
+# The run outcome of a failed run (handlers.common.outcomes.FAILED, which the contract does not carry).
+FAILED_OUTCOME = "500"
 # An earlier SendCommand attempt holds the ledger lease (90 s). Fixed, unjittered waits that together outlast it
 # (30 + 60 + 120 + 120 s), so the retry reliably comes after the lease instead of exhausting itself before.
 LEDGER_BUSY_RETRY = Retry(
@@ -117,22 +120,20 @@ def patch_run_workflow(
     record_failed = dynamodb_update_item(
         "RecordRunFailed",
         run_table,
-        key={"pk": {"S.$": "States.Format('RUN#{}', $$.Execution.Name)"}, "sk": {"S": "META"}},
-        update_expression="SET #status = :failed, outcome = :outcome, reason = :reason, endedAt = :now",
-        expression_attribute_names={"#status": "status"},
-        expression_attribute_values={
-            ":failed": {"S": "FAILED"},
-            ":outcome": {"N": "500"},
+        key=_run_key("$$.Execution.Name", {"S": table.META}),
+        update=table.RUN_FAILED,
+        values={
+            ":failed": {"S": RunStatus.FAILED},
+            ":outcome": {"N": FAILED_OUTCOME},
             ":reason": {"S.$": "$.error.Cause"},
             ":now": {"S.$": "$$.State.EnteredTime"},
         },
-        condition_expression="attribute_exists(pk)",
         comment="Finalize failed: mark the run record failed directly (no Lambda involved), then fail.",
         catch=(Catch(ON_ANY_ERROR, "RunFailed", result_path=None),),
     )
     succeeded = Condition.any_of(
-        Condition.compare("$.status", "StringEquals", "SUCCEEDED"),
-        Condition.compare("$.status", "StringEquals", "PARTIAL"),
+        Condition.compare("$.status", "StringEquals", RunStatus.SUCCEEDED),
+        Condition.compare("$.status", "StringEquals", RunStatus.PARTIAL),
     )
     outcome = branch(
         "RunOutcome",
@@ -220,10 +221,9 @@ def _approval(functions: WorkflowFunctions, run_table: TableTarget) -> Chain:
     record = _record_wave(
         "RecordApproval",
         run_table,
-        "SET approval.#status = :status, approval.decidedBy = :by, approval.decidedAt = :at, "
-        "approval.sourceIp = :ip, approval.userAgent = :agent",
+        table.WAVE_APPROVED,
         {
-            ":status": {"S": "APPROVED"},
+            ":status": {"S": WaveApprovalStatus.APPROVED},
             ":by": {"S.$": "$.approval.decidedBy"},
             ":at": {"S.$": "$.approval.decidedAt"},
             ":ip": {"S.$": "$.approval.sourceIp"},
@@ -241,7 +241,7 @@ def _approval(functions: WorkflowFunctions, run_table: TableTarget) -> Chain:
         *(Condition.compare(f"$.approval.{name}", "IsPresent", True) for name in (*fields, "decision"))
     )
     approved = Condition.all_of(
-        Condition.compare("$.approval.decision", "StringEquals", "APPROVED"),
+        Condition.compare("$.approval.decision", "StringEquals", Decision.APPROVED),
         *(Condition.compare(f"$.approval.{name}", "IsString", True) for name in fields),
     )
     unrecognised = Fail(
@@ -282,12 +282,11 @@ def _approval_refused(run_table: TableTarget) -> tuple[Chain, ...]:
                         _record_wave(
                             "RecordApprovalRejected",
                             run_table,
-                            "SET #status = :halted, reason = :reason, approval.#status = :status, "
-                            "approval.detail = :detail",
+                            table.WAVE_REJECTED,
                             {
-                                ":halted": {"S": "HALTED"},
+                                ":halted": {"S": WaveStatus.HALTED},
                                 ":reason": {"S.$": "States.Format('wave {} {}', $.wave.name, $.rejection.Cause)"},
-                                ":status": {"S": "REJECTED"},
+                                ":status": {"S": WaveApprovalStatus.REJECTED},
                                 ":detail": {"S.$": "$.rejection.Cause"},
                             },
                             catch=to_rejected,
@@ -302,14 +301,14 @@ def _approval_refused(run_table: TableTarget) -> tuple[Chain, ...]:
             _record_wave(
                 "RecordApprovalTimedOut",
                 run_table,
-                "SET #status = :halted, reason = :reason, approval.#status = :status, approval.decidedAt = :at",
+                table.WAVE_APPROVAL_TIMED_OUT,
                 {
-                    ":halted": {"S": "HALTED"},
+                    ":halted": {"S": WaveStatus.HALTED},
                     ":reason": {
                         "S.$": "States.Format('wave {} was not approved within {} minutes', $.wave.name, "
                         "$.wave.approval.timeoutMinutes)"
                     },
-                    ":status": {"S": "TIMED_OUT"},
+                    ":status": {"S": WaveApprovalStatus.TIMED_OUT},
                     ":at": {"S.$": "$$.State.EnteredTime"},
                 },
                 catch=to_timed_out,
@@ -322,28 +321,30 @@ def _approval_refused(run_table: TableTarget) -> tuple[Chain, ...]:
 def _record_wave(
     name: str,
     run_table: TableTarget,
-    update_expression: str,
+    update: table.Update,
     values: dict[str, Any],
     *,
     catch: tuple[Catch, ...],
     comment: str | None = None,
 ) -> Task:
     """Update the wave's run record directly from the state machine (the approval map exists: RequestApproval
-    wrote it before sending a single link)."""
+    wrote it before sending a single link). The run document carries each wave's sort key (``table.wave_sk``)."""
     return dynamodb_update_item(
         name,
         run_table,
-        key={
-            "pk": {"S.$": "States.Format('RUN#{}', $.runId)"},
-            "sk": {"S.$": "$.wave.recordKey"},
-        },
-        update_expression=update_expression,
-        expression_attribute_names={"#status": "status"},
-        expression_attribute_values=values,
-        condition_expression="attribute_exists(approval)",
+        key=_run_key("$.runId", {"S.$": "$.wave.recordKey"}),
+        update=update,
+        values=values,
         catch=catch,
         comment=comment,
     )
+
+
+def _run_key(run_id_path: str, sort_key: dict[str, str]) -> dict[str, Any]:
+    return {
+        table.PARTITION_KEY: {"S.$": f"States.Format('{table.RUN_PK_FORMAT}', {run_id_path})"},
+        table.SORT_KEY: sort_key,
+    }
 
 
 def _target_group(functions: WorkflowFunctions, state_machine_name: Sub) -> Graph:
