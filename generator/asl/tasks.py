@@ -33,7 +33,8 @@ __all__ = [
     "transient_retry",
 ]
 
-# Throttling and service faults of the DynamoDB integration: the update did not happen, so trying again is safe.
+# Throttling and service faults of the DynamoDB integration. The workflow's updates SET the same values again, so
+# a retry is safe even after an attempt that did land.
 DYNAMODB_TRANSIENT_ERRORS = (
     "DynamoDB.InternalServerErrorException",
     "DynamoDB.ProvisionedThroughputExceededException",

@@ -21,8 +21,22 @@ from typing import Any
 from troposphere import Sub
 
 from generator.asl.chain import Chain, branch, chain
-from generator.asl.graph import CATCH_ALL, StateMachineDefinition
-from generator.asl.states import Catch, Condition, Fail, Graph, Map, Pass, Retry, Succeed, Task, Wait
+from generator.asl.graph import StateMachineDefinition
+from generator.asl.states import (
+    CATCH_ALL,
+    Catch,
+    Condition,
+    Fail,
+    Goto,
+    Graph,
+    Map,
+    Pass,
+    Retry,
+    State,
+    Succeed,
+    Task,
+    Wait,
+)
 from generator.asl.tasks import (
     FunctionTarget,
     TableTarget,
@@ -81,6 +95,7 @@ def patch_run_workflow(
     functions: WorkflowFunctions, *, run_table: TableTarget, state_machine_name: Sub
 ) -> StateMachineDefinition:
     """The hub's patch run: one execution per run document, named by its run id."""
+    rejected = Fail("RunRejected", error_path="$.Error", cause_path="$.Cause")
     validate = _invoke(
         "ValidateRun",
         functions.validate_run,
@@ -89,17 +104,22 @@ def patch_run_workflow(
         result_path="$",
         comment="Refuses an invalid document (naming the field) before anything is sent; records the run once.",
         # The error replaces the input: "$.error" cannot be set on an input that is not a JSON object.
-        catch=(Catch(ON_ANY_ERROR, "RunRejected", result_path="$"),),
+        catch=(Catch(ON_ANY_ERROR, rejected, result_path="$"),),
     )
-    waves = Map(
-        "Waves",
-        _wave(functions, state_machine_name, run_table),
-        items_path="$.run.waves",
-        item_selector={"runId.$": "$.run.runId", "settings.$": "$.run.settings", "wave.$": "$$.Map.Item.Value"},
-        max_concurrency=1,
-        result_path=None,
-        comment="Waves strictly in order; a halted wave fails its iteration, so later waves never start.",
-        catch=(Catch(ON_ANY_ERROR, "Finalize", result_path="$.halt"),),
+    failed = Fail("RunFailed", error_path="$.error.Error", cause_path="$.error.Cause")
+    record_failed = dynamodb_update_item(
+        "RecordRunFailed",
+        run_table,
+        key=_run_key("$$.Execution.Name", {"S": table.META}),
+        update=table.RUN_FAILED,
+        values={
+            ":failed": {"S": RunStatus.FAILED},
+            ":outcome": {"N": FAILED_OUTCOME},
+            ":reason": {"S.$": "$.error.Cause"},
+            ":now": {"S.$": "$$.State.EnteredTime"},
+        },
+        comment="Finalize failed: mark the run record failed directly (no Lambda involved), then fail.",
+        catch=(Catch(ON_ANY_ERROR, failed, result_path=None),),
     )
     finalize = _invoke(
         "Finalize",
@@ -115,21 +135,17 @@ def patch_run_workflow(
         },
         result_path="$",
         comment="Always runs; its result is the execution's output.",
-        catch=(Catch(ON_ANY_ERROR, "RecordRunFailed"),),
+        catch=(Catch(ON_ANY_ERROR, chain(record_failed, failed)),),
     )
-    record_failed = dynamodb_update_item(
-        "RecordRunFailed",
-        run_table,
-        key=_run_key("$$.Execution.Name", {"S": table.META}),
-        update=table.RUN_FAILED,
-        values={
-            ":failed": {"S": RunStatus.FAILED},
-            ":outcome": {"N": FAILED_OUTCOME},
-            ":reason": {"S.$": "$.error.Cause"},
-            ":now": {"S.$": "$$.State.EnteredTime"},
-        },
-        comment="Finalize failed: mark the run record failed directly (no Lambda involved), then fail.",
-        catch=(Catch(ON_ANY_ERROR, "RunFailed", result_path=None),),
+    waves = Map(
+        "Waves",
+        _wave(functions, state_machine_name, run_table),
+        items_path="$.run.waves",
+        item_selector={"runId.$": "$.run.runId", "settings.$": "$.run.settings", "wave.$": "$$.Map.Item.Value"},
+        max_concurrency=1,
+        result_path=None,
+        comment="Waves strictly in order; a halted wave fails its iteration, so later waves never start.",
+        catch=(Catch(ON_ANY_ERROR, finalize, result_path="$.halt"),),
     )
     succeeded = Condition.any_of(
         Condition.compare("$.status", "StringEquals", RunStatus.SUCCEEDED),
@@ -146,9 +162,6 @@ def patch_run_workflow(
         Pass("NoHalt", result={}, result_path="$.halt", comment="Finalize reads $.halt on every path."),
         finalize,
         outcome,
-    ).include(
-        Fail("RunRejected", error_path="$.Error", cause_path="$.Cause"),
-        chain(record_failed, Fail("RunFailed", error_path="$.error.Error", cause_path="$.error.Cause")),
     )
     return StateMachineDefinition(
         body.graph(),
@@ -159,6 +172,15 @@ def patch_run_workflow(
 
 def _wave(functions: WorkflowFunctions, state_machine_name: Sub, run_table: TableTarget) -> Graph:
     """One wave: the approval hook, every target group, then the failure-budget check."""
+    halted = Fail("WaveHalted", error_path="$.error.Error", cause_path="$.error.Cause")
+    evaluate = _invoke(
+        "EvaluateWave",
+        functions.evaluate_wave,
+        payload={"runId.$": "$.runId", "wave.$": "$.wave"},
+        result_path=None,
+        comment="Records the wave; raises FailureBudgetExceeded or TargetsUnrecorded to halt the run.",
+        catch=(Catch(ON_ANY_ERROR, halted),),
+    )
     target_groups = Map(
         "TargetGroups",
         _target_group(functions, state_machine_name),
@@ -176,33 +198,24 @@ def _wave(functions: WorkflowFunctions, state_machine_name: Sub, run_table: Tabl
         max_concurrency=1,
         result_path=None,
         comment="Groups one after another, so concurrency.accounts is the real limit.",
-        catch=(Catch(ON_ANY_ERROR, "EvaluateWave", result_path=None),),
-    )
-    evaluate = _invoke(
-        "EvaluateWave",
-        functions.evaluate_wave,
-        payload={"runId.$": "$.runId", "wave.$": "$.wave"},
-        result_path=None,
-        comment="Records the wave; raises FailureBudgetExceeded or TargetsUnrecorded to halt the run.",
-        catch=(Catch(ON_ANY_ERROR, "WaveHalted"),),
+        # EvaluateWave judges the wave from its target records, whatever stopped the groups.
+        catch=(Catch(ON_ANY_ERROR, evaluate, result_path=None),),
     )
     approval = branch(
         "ApprovalRequired",
-        [(Condition.compare("$.wave.approval.required", "BooleanEquals", True), _approval(functions, run_table))],
+        [
+            (
+                Condition.compare("$.wave.approval.required", "BooleanEquals", True),
+                _approval(functions, run_table, halted),
+            )
+        ],
     )
-    return (
-        chain(approval, target_groups, evaluate)
-        .close()
-        .include(
-            Fail("WaveHalted", error_path="$.error.Error", cause_path="$.error.Cause"),
-            *_approval_refused(run_table),
-        )
-        .graph()
-    )
+    return chain(approval, target_groups, evaluate).close().graph()
 
 
-def _approval(functions: WorkflowFunctions, run_table: TableTarget) -> Chain:
+def _approval(functions: WorkflowFunctions, run_table: TableTarget, halted: State) -> Chain:
     """RequestApproval (wait for the decision) -> RecordApproval. Refusals leave through ``_approval_refused``."""
+    rejected, timed_out = _approval_refused(run_table)
     request = lambda_invoke_wait_for_token(
         "RequestApproval",
         functions.request_approval,
@@ -213,9 +226,9 @@ def _approval(functions: WorkflowFunctions, run_table: TableTarget) -> Chain:
         retry=(TRANSIENT_AWS_RETRY,),
         comment="Emails signed links to the wave's approvers; ApprovalDecision answers with the decision.",
         catch=(
-            Catch((errors.ApprovalRejected.error_name(),), "RejectionExplained", result_path="$.rejection"),
-            Catch(("States.Timeout",), "RecordApprovalTimedOut", result_path="$.timeout"),
-            Catch(ON_ANY_ERROR, "WaveHalted"),
+            Catch((errors.ApprovalRejected.error_name(),), rejected, result_path="$.rejection"),
+            Catch(("States.Timeout",), timed_out, result_path="$.timeout"),
+            Catch(ON_ANY_ERROR, halted),
         ),
     )
     record = _record_wave(
@@ -231,7 +244,7 @@ def _approval(functions: WorkflowFunctions, run_table: TableTarget) -> Chain:
         },
         comment="Who approved, when and from where, in the run record before any target is touched.",
         # An approval that cannot be recorded is not acted on.
-        catch=(Catch(ON_ANY_ERROR, "WaveHalted"),),
+        catch=(Catch(ON_ANY_ERROR, halted),),
     )
     # Only ApprovalDecision answers, but anyone holding the token and SendTaskSuccess could: an answer that is not
     # a recorded approval must halt the wave, not fail the run where no Catch reaches (a missing path in a task's
@@ -252,12 +265,12 @@ def _approval(functions: WorkflowFunctions, run_table: TableTarget) -> Chain:
     return chain(
         request,
         branch("ApprovalComplete", [(Condition.negate(complete), unrecognised)]),
-        branch("ApprovalGranted", [(Condition.negate(approved), unrecognised.name)]),
+        branch("ApprovalGranted", [(Condition.negate(approved), unrecognised)]),
         record,
     )
 
 
-def _approval_refused(run_table: TableTarget) -> tuple[Chain, ...]:
+def _approval_refused(run_table: TableTarget) -> tuple[Chain, Chain]:
     """Rejected or timed out: record it in the run (the wave HALTED, with the reason), then halt the run."""
     rejected = Fail("WaveRejected", error=errors.ApprovalRejected.error_name(), cause="An approver rejected the wave.")
     timed_out = Fail(
@@ -265,8 +278,8 @@ def _approval_refused(run_table: TableTarget) -> tuple[Chain, ...]:
         error=errors.ApprovalTimedOut.error_name(),
         cause="Nobody decided before the wave's approval timed out.",
     )
-    to_rejected = (Catch(ON_ANY_ERROR, rejected.name, result_path=None),)
-    to_timed_out = (Catch(ON_ANY_ERROR, timed_out.name, result_path=None),)
+    to_rejected = (Catch(ON_ANY_ERROR, rejected, result_path=None),)
+    to_timed_out = (Catch(ON_ANY_ERROR, timed_out, result_path=None),)
     return (
         # The cause is "rejected by <who> at <when> from <ip>" (plain text: nothing to parse, so nothing that could
         # fail the run where no Catch reaches). Without one the wave still halts, unrecorded.
@@ -349,6 +362,12 @@ def _run_key(run_id_path: str, sort_key: dict[str, str]) -> dict[str, Any]:
 
 def _target_group(functions: WorkflowFunctions, state_machine_name: Sub) -> Graph:
     """One group of a wave: its accounts as child executions, each over its regions."""
+    regions_incomplete = Pass(
+        "RegionsIncomplete",
+        parameters={"accountId.$": "$.accountId"},
+        comment="EvaluateWave finds the missing target records and halts the run.",
+        end=True,
+    )
     regions = Map(
         "Regions",
         _target(functions),
@@ -357,15 +376,13 @@ def _target_group(functions: WorkflowFunctions, state_machine_name: Sub) -> Grap
         max_concurrency_path="$.settings.concurrency.regions",
         result_path=None,
         comment="Targets record their own failures; a failure here means a record could not be written.",
-        catch=(Catch(ON_ANY_ERROR, "RegionsIncomplete", result_path=None),),
+        catch=(Catch(ON_ANY_ERROR, regions_incomplete, result_path=None),),
     )
-    account = chain(regions, Pass("AccountDone", parameters={"accountId.$": "$.accountId"}, end=True)).include(
-        Pass(
-            "RegionsIncomplete",
-            parameters={"accountId.$": "$.accountId"},
-            comment="EvaluateWave finds the missing target records and halts the run.",
-            end=True,
-        )
+    account = chain(regions, Pass("AccountDone", parameters={"accountId.$": "$.accountId"}, end=True))
+    accounts_incomplete = Pass(
+        "AccountsIncomplete",
+        comment="EvaluateWave finds the missing target records and halts the run.",
+        end=True,
     )
     accounts = Map(
         "Accounts",
@@ -379,26 +396,29 @@ def _target_group(functions: WorkflowFunctions, state_machine_name: Sub) -> Grap
         label="Accounts",
         result_path=None,
         comment="Each account runs as a child execution; one account's failure never stops another's.",
-        catch=(Catch(ON_ANY_ERROR, "AccountsIncomplete", result_path=None),),
+        catch=(Catch(ON_ANY_ERROR, accounts_incomplete, result_path=None),),
         grants=distributed_map_grants(state_machine_name),
     )
-    return (
-        chain(accounts)
-        .close()
-        .include(
-            Pass(
-                "AccountsIncomplete",
-                comment="EvaluateWave finds the missing target records and halts the run.",
-                end=True,
-            )
-        )
-        .graph()
-    )
+    return chain(accounts).close().graph()
 
 
 def _target(functions: WorkflowFunctions) -> Graph:
     """One account x region: discover, snapshot (optional), patch, poll until done, record."""
-    to_failure = (Catch(ON_ANY_ERROR, "RecordTargetFailure"),)
+    unrecorded = Pass(
+        "TargetUnrecorded",
+        comment="Recording failed too; EvaluateWave sees the missing record and halts the run.",
+        end=True,
+    )
+    record_failure = _invoke(
+        "RecordTargetFailure",
+        functions.record_target,
+        payload=_target_payload(**{"error.$": "$.error"}),
+        result_selector={"status.$": "$.Payload.status", "outcome.$": "$.Payload.outcome"},
+        result_path="$.target",
+        comment="Every instance of the target gets a final record, with the error as the reason.",
+        catch=(Catch(ON_ANY_ERROR, unrecorded, result_path=None),),
+    )
+    to_failure = (Catch(ON_ANY_ERROR, chain(record_failure).close()),)
     discover = _invoke(
         "Discover",
         functions.discover,
@@ -414,15 +434,6 @@ def _target(functions: WorkflowFunctions) -> Graph:
         result_selector={"status.$": "$.Payload.status", "outcome.$": "$.Payload.outcome"},
         result_path="$.target",
         catch=to_failure,
-    )
-    record_failure = _invoke(
-        "RecordTargetFailure",
-        functions.record_target,
-        payload=_target_payload(**{"error.$": "$.error"}),
-        result_selector={"status.$": "$.Payload.status", "outcome.$": "$.Payload.outcome"},
-        result_path="$.target",
-        comment="Every instance of the target gets a final record, with the error as the reason.",
-        catch=(Catch(ON_ANY_ERROR, "TargetUnrecorded", result_path=None),),
     )
     store = _invoke(
         "StoreSnapshots",
@@ -441,19 +452,7 @@ def _target(functions: WorkflowFunctions) -> Graph:
         "AnyReachable",
         [(Condition.compare("$.discovery.targeted", "NumericGreaterThan", 0), pre_collect.then(patch))],
     )
-    return (
-        chain(discover, reachable, record)
-        .close()
-        .include(
-            chain(record_failure).close(),
-            Pass(
-                "TargetUnrecorded",
-                comment="Recording failed too; EvaluateWave sees the missing record and halts the run.",
-                end=True,
-            ),
-        )
-        .graph()
-    )
+    return chain(discover, reachable, record).close().graph()
 
 
 def _command_loop(phase: str, label: str, functions: WorkflowFunctions, to_failure: tuple[Catch, ...]) -> Chain:
@@ -482,7 +481,7 @@ def _command_loop(phase: str, label: str, functions: WorkflowFunctions, to_failu
         catch=to_failure,
     )
     not_done = Condition.compare("$.command.done", "BooleanEquals", False)
-    return chain(send, wait, poll, branch(f"{label}Done", [(not_done, wait.name)]))
+    return chain(send, wait, poll, branch(f"{label}Done", [(not_done, Goto(wait))]))
 
 
 _COMMAND_FIELDS = {
