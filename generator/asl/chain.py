@@ -3,25 +3,28 @@
 >>> body = chain(record_started, waves, record_finished, Succeed("RunSucceeded"))
 
 ``then`` points every open end of a chain at the next part's start; ``branch`` builds a Choice whose rules lead
-into sub-chains; ``include`` adds states reached only by Catch (recording/failure paths). Nothing is closed
-implicitly: a state left open fails graph validation, so every ``End`` is a decision in the code.
+into sub-chains. States reached only by a Catch need no wiring: the graph collects whatever a state leads to.
+Nothing is closed implicitly: a state left open fails graph validation, so every ``End`` is a decision in the code.
+
+States are frozen, so continuing an end rebuilds every state that leads to it: hold on to the chain, not to a
+state taken out of it before it was continued (validation refuses the stale copy as a second state of that name).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from generator.asl.states import Choice, ChoiceRule, Condition, Graph, State, _Flow
+from generator.asl.states import Choice, ChoiceRule, Condition, Goto, Graph, State
+
+__all__ = ["Chain", "branch", "chain"]
 
 
 @dataclass(frozen=True)
 class Chain:
-    """States with a start and the names of the states whose successor is still open."""
+    """A fragment: its ``start`` (every state of it is reached from there) and the names of its open ends."""
 
-    start: str
-    states: tuple[State, ...]
+    start: State
     ends: tuple[str, ...]
 
     @staticmethod
@@ -29,32 +32,29 @@ class Chain:
         """A chain of one state (open if it is a flow state without Next/End), or the chain itself."""
         if isinstance(part, Chain):
             return part
-        is_open = isinstance(part, _Flow) and part.next is None and not part.end
-        return Chain(part.name, (part,), (part.name,) if is_open else ())
+        return Chain(part, (part.name,) if part.is_open else ())
+
+    @property
+    def states(self) -> tuple[State, ...]:
+        """Every state of the fragment, in the graph's order."""
+        return self.graph().states
 
     def then(self, part: State | Chain) -> Chain:
         """Continue every open end with ``part``."""
         following = Chain.of(part)
         if not self.ends:
-            raise ValueError(f"chain starting at {self.start!r} has no open end to continue with {following.start!r}")
-        wired = tuple(_connect(state, following.start) if state.name in self.ends else state for state in self.states)
-        return Chain(self.start, _merge(wired, following.states), following.ends)
-
-    def include(self, *parts: State | Chain) -> Chain:
-        """Add states reached from elsewhere (Catch targets); the open ends stay those of this chain."""
-        states = self.states
-        for part in parts:
-            states = _merge(states, Chain.of(part).states)
-        return Chain(self.start, states, self.ends)
+            raise ValueError(
+                f"chain starting at {self.start.name!r} has no open end to continue with {following.start.name!r}"
+            )
+        return Chain(_rebuilt(self.start, self.ends, lambda end: end.continued(following.start)), following.ends)
 
     def close(self) -> Chain:
         """Mark every open end as ``End: true``."""
-        closed = tuple(_close(state) if state.name in self.ends else state for state in self.states)
-        return Chain(self.start, closed, ())
+        return Chain(_rebuilt(self.start, self.ends, lambda end: end.ended()), ())
 
     def graph(self) -> Graph:
         """The scope these states form (validated by ``generator.asl.graph.validate``)."""
-        return Graph(self.start, self.states)
+        return Graph(self.start)
 
 
 def chain(first: State | Chain, *rest: State | Chain) -> Chain:
@@ -67,7 +67,7 @@ def chain(first: State | Chain, *rest: State | Chain) -> Chain:
 
 def branch(
     name: str,
-    rules: Sequence[tuple[Condition, State | Chain | str]],
+    rules: Sequence[tuple[Condition, State | Chain | Goto]],
     *,
     otherwise: State | Chain | None = None,
     comment: str | None = None,
@@ -76,46 +76,31 @@ def branch(
 
     Without ``otherwise`` the Choice's Default stays open and joins whatever the result is continued with, so
     "if X, do these steps first" reads as ``branch(..., [(x, steps)]).then(rest)``. A rule whose target is a
-    state *name* jumps back to a state already in the enclosing chain: that is how loops are written.
+    ``Goto`` jumps back to a state already in the enclosing chain: that is how loops are written.
     """
-    targets = [part if isinstance(part, str) else Chain.of(part) for _, part in rules]
+    targets = [target if isinstance(target, Goto) else Chain.of(target) for _, target in rules]
     default = Chain.of(otherwise) if otherwise is not None else None
     choice = Choice(
         name,
-        choices=tuple(
-            ChoiceRule(condition, target if isinstance(target, str) else target.start)
-            for (condition, _), target in zip(rules, targets, strict=True)
-        ),
+        choices=tuple(ChoiceRule(condition, target) for (condition, _), target in zip(rules, targets, strict=True)),
         default=default.start if default is not None else None,
         comment=comment,
     )
-    states: tuple[State, ...] = (choice,)
-    ends: list[str] = [] if default is not None else [name]
-    chains = [target for target in targets if isinstance(target, Chain)]
-    for target in [*chains, *([default] if default is not None else [])]:
-        states = _merge(states, target.states)
-        ends.extend(end for end in target.ends if end not in ends)
-    return Chain(name, states, tuple(ends))
+    ends = [] if default is not None else [name]
+    for part in [*targets, default]:
+        if isinstance(part, Chain):
+            ends.extend(end for end in part.ends if end not in ends)
+    return Chain(choice, tuple(ends))
 
 
-def _close(state: State) -> State:
-    if not isinstance(state, _Flow):
-        raise ValueError(f"{state.name!r} is a {state.type_name} state and cannot be an End")
-    return dataclasses.replace(state, end=True)
+def _rebuilt(start: State, ends: tuple[str, ...], finish: Callable[[State], State]) -> State:
+    """``start`` with ``finish`` applied to each open end, and every state leading to one rebuilt to hold it."""
+    rebuilt: dict[int, State] = {}
 
+    def rebuild(state: State) -> State:
+        if id(state) not in rebuilt:
+            onward = state.retargeted(rebuild)
+            rebuilt[id(state)] = finish(onward) if state.name in ends else onward
+        return rebuilt[id(state)]
 
-def _connect(state: State, target: str) -> State:
-    if isinstance(state, Choice):
-        return dataclasses.replace(state, default=target)
-    if isinstance(state, _Flow):
-        return dataclasses.replace(state, next=target)
-    raise ValueError(f"{state.name!r} is a {state.type_name} state and cannot continue to {target!r}")
-
-
-def _merge(left: tuple[State, ...], right: tuple[State, ...]) -> tuple[State, ...]:
-    """Concatenate, dropping states identical to one already present (converging branches share tails)."""
-    merged = list(left)
-    for state in right:
-        if state not in merged:
-            merged.append(state)
-    return tuple(merged)
+    return rebuild(start)

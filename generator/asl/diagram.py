@@ -6,7 +6,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from generator.asl.states import Choice, Condition, Fail, Graph, Map, State, Succeed, Task, _Flow
+from generator.asl.states import Choice, Condition, Fail, Graph, Map, State, Succeed, Task
+
+__all__ = ["mermaid"]
 
 _TERMINAL_SHAPES = {Succeed: ("([", "])"), Fail: ("[[", "]]")}
 
@@ -16,7 +18,7 @@ def mermaid(graph: Graph, *, title: str) -> str:
     ids = _NodeIds()
     lines = ["flowchart TD", "  start((start))"]
     lines += _scope(graph, ids, indent="  ")
-    lines.append(f"  start --> {ids[graph.start_at]}")
+    lines.append(f"  start --> {ids[graph.start.name]}")
     lines += [
         "  classDef succeed fill:#e3f4e1,stroke:#2e7d32",
         "  classDef fail fill:#fdecea,stroke:#c62828",
@@ -57,7 +59,7 @@ def _node(state: State, ids: _NodeIds, indent: str) -> list[str]:
         mode = "Distributed Map" if state.mode == "DISTRIBUTED" else "Map"
         limit = f", max {state.max_concurrency} at a time" if state.max_concurrency else ""
         inner = _scope(state.processor, ids, indent + "  ")
-        inner.append(f"{indent}  {node}_start((each)) --> {ids[state.processor.start_at]}")
+        inner.append(f"{indent}  {node}_start((each)) --> {ids[state.processor.start.name]}")
         return [f'{indent}subgraph {node}["{_text(state.name)} · {mode}{limit}"]', *inner, f"{indent}end"]
     detail = _detail(state)
     label = _text(state.name) + (f"<br/><small>{_text(detail)}</small>" if detail else "")
@@ -86,14 +88,15 @@ def _edges(state: State, ids: _NodeIds) -> Iterator[str]:
     source = ids[state.name]
     if isinstance(state, Choice):
         for rule in state.choices:
-            yield f'{source} -->|"{_text(_describe(rule.condition.expression))}"| {ids[rule.next]}'
+            yield f'{source} -->|"{_text(_describe(rule.condition.expression))}"| {ids[rule.next.name]}'
         if state.default is not None:
-            yield f'{source} -->|"otherwise"| {ids[state.default]}'
+            yield f'{source} -->|"otherwise"| {ids[state.default.name]}'
         return
-    if isinstance(state, _Flow) and state.next is not None:
-        yield f"{source} --> {ids[state.next]}"
-    for rule in getattr(state, "catch", ()):
-        yield f'{source} -.->|"{_text(", ".join(rule.error_equals))}"| {ids[rule.next]}'
+    for transition in state.transitions():
+        if transition.errors:
+            yield f'{source} -.->|"{_text(", ".join(transition.errors))}"| {ids[transition.name]}'
+        else:
+            yield f"{source} --> {ids[transition.name]}"
 
 
 def _describe(expression: Any) -> str:

@@ -2,20 +2,22 @@
 
 The Step Functions API would reject most of these mistakes only at deploy time (and cfn-lint misses a ``Next``
 that points nowhere), so the generator refuses them while building, naming the state by its path:
-``Waves/ItemProcessor/Discover``.
+``Waves/ItemProcessor/Discover``. States are collected from the start of each scope, so none is unreachable and
+only a ``Goto`` can name a state that is missing; two different states with one name are refused wherever they are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from generator.asl.states import Graph, JsonValue, State, _Flow
+from generator.asl.states import CATCH_ALL, Choice, FlowState, Graph, JsonValue, State
 from generator.iam import Grant, canonical, merge_grants
 
+__all__ = ["MAX_STATE_NAME_LENGTH", "GraphError", "StateMachineDefinition", "validate", "walk"]
+
 MAX_STATE_NAME_LENGTH = 80
-CATCH_ALL = "States.ALL"
 
 
 class GraphError(ValueError):
@@ -23,7 +25,7 @@ class GraphError(ValueError):
 
 
 def validate(graph: Graph) -> None:
-    """Raise ``GraphError`` for the first problem found, naming the state path."""
+    """Raise ``GraphError`` listing every problem found, each naming its state path."""
     problems = [*_duplicate_names(graph), *_problems(graph, ())]
     if problems:
         raise GraphError("invalid state graph:\n  " + "\n  ".join(problems))
@@ -31,30 +33,25 @@ def validate(graph: Graph) -> None:
 
 def _problems(graph: Graph, scope: tuple[str, ...]) -> Iterator[str]:
     where = "/".join(scope) or "(top level)"
-    states = {state.name: state for state in graph.states}
-    if graph.start_at not in states:
-        yield f"{where}: StartAt {graph.start_at!r} does not exist in this scope"
+    names = {state.name for state in graph.states}
     for state in graph.states:
         path = _path(scope, state.name)
         if not state.name or len(state.name) > MAX_STATE_NAME_LENGTH:
             yield f"{path}: state names must be 1 to {MAX_STATE_NAME_LENGTH} characters (got {len(state.name)})"
-        if isinstance(state, _Flow):
+        if isinstance(state, FlowState):
             if state.next is None and not state.end:
                 yield f"{path}: non-terminal {state.type_name} state has neither Next nor End"
             if state.next is not None and state.end:
                 yield f"{path}: has both Next and End"
-        if state.branching and not state.successors():
+        if isinstance(state, Choice) and not state.choices:
             yield f"{path}: Choice state has no rules"
-        for how, target in state.successors():
-            if target not in states:
-                yield f"{path}: {how} target {target!r} does not exist in {where}"
+        # Only a Goto can name a state outside the scope: every state object a transition holds is collected.
+        for transition in state.transitions():
+            if transition.name not in names:
+                yield f"{path}: {transition.how} target {transition.name!r} does not exist in {where}"
         yield from _error_rule_problems(state, path)
         for label, child in state.children():
             yield from _problems(child, (*scope, state.name, label))
-    reachable = _reachable(graph.start_at, states)
-    for state in graph.states:
-        if state.name not in reachable and graph.start_at in states:
-            yield f"{_path(scope, state.name)}: unreachable from {graph.start_at!r}"
 
 
 def _duplicate_names(graph: Graph) -> Iterator[str]:
@@ -82,18 +79,6 @@ def _error_rule_problems(state: State, path: str) -> Iterator[str]:
                 yield f"{path}: {field_name}[{index}] has an empty ErrorEquals"
             if CATCH_ALL in rule.error_equals and (len(rule.error_equals) > 1 or index != len(rules) - 1):
                 yield f"{path}: {field_name}[{index}]: {CATCH_ALL} must stand alone in the last rule"
-
-
-def _reachable(start: str, states: Mapping[str, State]) -> set[str]:
-    seen: set[str] = set()
-    pending = [start]
-    while pending:
-        name = pending.pop()
-        if name in seen or name not in states:
-            continue
-        seen.add(name)
-        pending.extend(target for _, target in states[name].successors())
-    return seen
 
 
 def _path(scope: tuple[str, ...], name: str) -> str:

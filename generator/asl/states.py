@@ -1,24 +1,95 @@
 """Typed Amazon States Language states (JSONPath query language).
 
-Each state is a frozen dataclass that renders itself with ``to_asl()``. States name their successors by
-string; ``generator.asl.chain`` wires those names for you and ``generator.asl.graph`` checks them.
-A state may carry ``grants`` (the IAM the state machine role needs to run it) and ``substitutions``
+Each state is a frozen dataclass that renders itself with ``to_asl()``. A state holds the states it leads to
+(``next``, Catch, Choice rules, ``default``), so a scope is collected from its start (``Graph``) and a transition
+to a state that is not in the graph cannot be written. Frozen objects cannot form a cycle, so a loop goes back by
+name through ``Goto``, which ``generator.asl.graph`` checks against the scope. ``generator.asl.chain`` does the
+wiring. A state may carry ``grants`` (the IAM the state machine role needs to run it) and ``substitutions``
 (``DefinitionSubstitutions`` entries its fields refer to as ``"${Key}"``); neither is rendered into ASL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import heapq
+import itertools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, Self, TypeAlias
 
 from generator.iam import Grant
+
+__all__ = [
+    "CATCH_ALL",
+    "Catch",
+    "Chainable",
+    "Choice",
+    "ChoiceRule",
+    "Condition",
+    "Fail",
+    "FlowState",
+    "Goto",
+    "Graph",
+    "JsonValue",
+    "Map",
+    "Parallel",
+    "Pass",
+    "Retry",
+    "State",
+    "Succeed",
+    "Target",
+    "Task",
+    "Transition",
+    "Wait",
+]
 
 JsonValue = Any
 """A JSON value that may also hold CloudFormation intrinsics (troposphere objects)."""
 
+CATCH_ALL = "States.ALL"
+
 # ASL's defaults for InputPath/OutputPath/ResultPath. ``None`` renders as JSON null ("discard").
 _DOLLAR = "$"
+
+
+class Chainable(Protocol):
+    """What a transition can lead to: a state, or a fragment of states (``generator.asl.chain.Chain``)."""
+
+    @property
+    def start(self) -> State: ...
+
+
+@dataclass(frozen=True, init=False)
+class Goto:
+    """A transition back to a state of the same scope, by name: a loop, which frozen states cannot hold as objects.
+
+    The graph refuses a ``Goto`` whose state is not reached otherwise in that scope."""
+
+    name: str
+
+    def __init__(self, state: State) -> None:
+        object.__setattr__(self, "name", state.name)
+
+
+def _entry(target: Chainable | Goto) -> Target:
+    if isinstance(target, Goto):
+        return target
+    if not isinstance(getattr(target, "start", None), State):
+        raise TypeError(f"a transition leads to a state or a fragment, not {target!r} (a loop goes back with Goto)")
+    return target.start
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One way out of a state, named as validation reports it: ``Next``, ``Choices[0]``, ``Catch[States.ALL]``."""
+
+    how: str
+    target: Target
+    errors: tuple[str, ...] = ()  # a Catch's ErrorEquals; empty for Next, Choices and Default
+
+    @property
+    def name(self) -> str:
+        return self.target.name
 
 
 @dataclass(frozen=True)
@@ -46,16 +117,24 @@ class Retry:
         return rendered
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Catch:
-    """One catcher: on ``error_equals`` go to ``next`` with the error placed at ``result_path``."""
+    """One catcher: on ``error_equals`` go to ``next`` (a state, or a fragment's start) with the error at
+    ``result_path``."""
 
     error_equals: tuple[str, ...]
-    next: str
-    result_path: str | None = "$.error"
+    next: Target
+    result_path: str | None
+
+    def __init__(
+        self, error_equals: tuple[str, ...], next: Chainable | Goto, result_path: str | None = "$.error"
+    ) -> None:
+        object.__setattr__(self, "error_equals", error_equals)
+        object.__setattr__(self, "next", _entry(next))
+        object.__setattr__(self, "result_path", result_path)
 
     def to_asl(self) -> dict[str, JsonValue]:
-        return {"ErrorEquals": list(self.error_equals), "Next": self.next, "ResultPath": self.result_path}
+        return {"ErrorEquals": list(self.error_equals), "Next": self.next.name, "ResultPath": self.result_path}
 
 
 @dataclass(frozen=True)
@@ -68,8 +147,16 @@ class State:
     substitutions: Mapping[str, JsonValue] = field(default_factory=dict, kw_only=True)
 
     type_name = ""
-    terminal = False  # Succeed/Fail: never a Next
-    branching = False  # Choice: successors come from its rules
+
+    @property
+    def start(self) -> State:
+        """A state is a fragment of one state (``Chainable``)."""
+        return self
+
+    @property
+    def is_open(self) -> bool:
+        """Whether its successor is still to be decided (a flow state with neither Next nor End)."""
+        return False
 
     def to_asl(self) -> dict[str, JsonValue]:
         rendered: dict[str, JsonValue] = {"Type": self.type_name}
@@ -81,23 +168,51 @@ class State:
     def _fields(self) -> dict[str, JsonValue]:
         return {}
 
-    def successors(self) -> tuple[tuple[str, str], ...]:
-        """Pairs of (how, target name) this state can transition to within its scope."""
+    def transitions(self) -> tuple[Transition, ...]:
+        """Where this state can go within its scope: Next, Choices and Default first, then its Catch rules."""
         return ()
 
-    def children(self) -> tuple[tuple[str, Any], ...]:
+    def children(self) -> tuple[tuple[str, Graph], ...]:
         """Nested scopes (Map processor, Parallel branches) as (label, graph) pairs."""
         return ()
 
+    def continued(self, target: State) -> State:
+        """This state leading to ``target`` where its successor was open."""
+        raise ValueError(f"{self.name!r} is a {self.type_name} state and cannot continue to {target.name!r}")
+
+    def ended(self) -> State:
+        """This state marked ``End: true``."""
+        raise ValueError(f"{self.name!r} is a {self.type_name} state and cannot be an End")
+
+    def retargeted(self, replace: Callable[[State], State]) -> Self:
+        """This state with every state it leads to replaced by ``replace(target)`` (``Goto`` stays a name)."""
+        changes = self._retargeted(replace)
+        return dataclasses.replace(self, **changes) if changes else self
+
+    def _retargeted(self, replace: Callable[[State], State]) -> dict[str, Any]:
+        return {}
+
+
+Target: TypeAlias = State | Goto
+"""Where a transition leads: a state object, or a ``Goto`` back to one by name."""
+
+
+def _replaced(target: Target, replace: Callable[[State], State]) -> Target:
+    return replace(target) if isinstance(target, State) else target
+
 
 @dataclass(frozen=True)
-class _Flow(State):
+class FlowState(State):
     """A state with a single successor: ``next`` or ``end``."""
 
-    next: str | None = field(default=None, kw_only=True)
+    next: Target | None = field(default=None, kw_only=True)
     end: bool = field(default=False, kw_only=True)
     input_path: str | None = field(default=_DOLLAR, kw_only=True)
     output_path: str | None = field(default=_DOLLAR, kw_only=True)
+
+    @property
+    def is_open(self) -> bool:
+        return self.next is None and not self.end
 
     def _transition(self) -> dict[str, JsonValue]:
         rendered: dict[str, JsonValue] = {}
@@ -106,17 +221,28 @@ class _Flow(State):
         if self.output_path != _DOLLAR:
             rendered["OutputPath"] = self.output_path
         if self.next is not None:
-            rendered["Next"] = self.next
+            rendered["Next"] = self.next.name
         if self.end:
             rendered["End"] = True
         return rendered
 
-    def successors(self) -> tuple[tuple[str, str], ...]:
-        return (("Next", self.next),) if self.next is not None else ()
+    def transitions(self) -> tuple[Transition, ...]:
+        return (Transition("Next", self.next),) if self.next is not None else ()
+
+    def continued(self, target: State) -> State:
+        return dataclasses.replace(self, next=target)
+
+    def ended(self) -> State:
+        return dataclasses.replace(self, end=True)
+
+    def _retargeted(self, replace: Callable[[State], State]) -> dict[str, Any]:
+        if self.next is None or (following := _replaced(self.next, replace)) is self.next:
+            return {}
+        return {"next": following}
 
 
 @dataclass(frozen=True)
-class _Resilient(_Flow):
+class _Resilient(FlowState):
     """Fields shared by Task, Map and Parallel: result shaping, Retry and Catch."""
 
     result_selector: Mapping[str, JsonValue] | None = field(default=None, kw_only=True)
@@ -136,9 +262,18 @@ class _Resilient(_Flow):
             rendered["Catch"] = [rule.to_asl() for rule in self.catch]
         return rendered
 
-    def successors(self) -> tuple[tuple[str, str], ...]:
-        caught = tuple((f"Catch[{','.join(rule.error_equals)}]", rule.next) for rule in self.catch)
-        return super().successors() + caught
+    def transitions(self) -> tuple[Transition, ...]:
+        caught = tuple(
+            Transition(f"Catch[{','.join(rule.error_equals)}]", rule.next, rule.error_equals) for rule in self.catch
+        )
+        return super().transitions() + caught
+
+    def _retargeted(self, replace: Callable[[State], State]) -> dict[str, Any]:
+        changes = super()._retargeted(replace)
+        catch = tuple(dataclasses.replace(rule, next=_replaced(rule.next, replace)) for rule in self.catch)
+        if any(new.next is not old.next for new, old in zip(catch, self.catch, strict=True)):
+            changes["catch"] = catch
+        return changes
 
 
 @dataclass(frozen=True)
@@ -172,7 +307,7 @@ class Task(_Resilient):
 
 
 @dataclass(frozen=True)
-class Pass(_Flow):
+class Pass(FlowState):
     """A Pass state: reshape input with ``parameters`` or inject a literal ``result``."""
 
     parameters: Mapping[str, JsonValue] | None = field(default=None, kw_only=True)
@@ -193,7 +328,7 @@ class Pass(_Flow):
 
 
 @dataclass(frozen=True)
-class Wait(_Flow):
+class Wait(FlowState):
     """A Wait state: exactly one of seconds, seconds_path, timestamp, timestamp_path."""
 
     seconds: int | None = field(default=None, kw_only=True)
@@ -225,7 +360,6 @@ class Succeed(State):
     """Ends the execution (or the branch/iteration) successfully."""
 
     type_name = "Succeed"
-    terminal = True
 
 
 @dataclass(frozen=True)
@@ -238,7 +372,6 @@ class Fail(State):
     cause_path: str | None = field(default=None, kw_only=True)
 
     type_name = "Fail"
-    terminal = True
 
     def _fields(self) -> dict[str, JsonValue]:
         candidates = {
@@ -274,53 +407,106 @@ class Condition:
         return Condition({"Not": dict(condition.expression)})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ChoiceRule:
-    """If ``condition`` holds, go to ``next``."""
+    """If ``condition`` holds, go to ``next`` (a state, a fragment's start, or ``Goto`` back to an earlier state)."""
 
     condition: Condition
-    next: str
+    next: Target
+
+    def __init__(self, condition: Condition, next: Chainable | Goto) -> None:
+        object.__setattr__(self, "condition", condition)
+        object.__setattr__(self, "next", _entry(next))
 
     def to_asl(self) -> dict[str, JsonValue]:
-        return dict(self.condition.expression) | {"Next": self.next}
+        return dict(self.condition.expression) | {"Next": self.next.name}
 
 
 @dataclass(frozen=True)
 class Choice(State):
-    """Branches on the first matching rule, else ``default``."""
+    """Branches on the first matching rule, else ``default``. ``generator.asl.chain.branch`` builds one."""
 
     choices: tuple[ChoiceRule, ...] = field(default=(), kw_only=True)
-    default: str | None = field(default=None, kw_only=True)
+    default: Target | None = field(default=None, kw_only=True)
     input_path: str | None = field(default=_DOLLAR, kw_only=True)
     output_path: str | None = field(default=_DOLLAR, kw_only=True)
 
     type_name = "Choice"
-    branching = True
 
     def _fields(self) -> dict[str, JsonValue]:
         rendered: dict[str, JsonValue] = {"Choices": [rule.to_asl() for rule in self.choices]}
         if self.default is not None:
-            rendered["Default"] = self.default
+            rendered["Default"] = self.default.name
         if self.input_path != _DOLLAR:
             rendered["InputPath"] = self.input_path
         if self.output_path != _DOLLAR:
             rendered["OutputPath"] = self.output_path
         return rendered
 
-    def successors(self) -> tuple[tuple[str, str], ...]:
-        rules = tuple((f"Choices[{index}]", rule.next) for index, rule in enumerate(self.choices))
-        return rules + ((("Default", self.default),) if self.default is not None else ())
+    def transitions(self) -> tuple[Transition, ...]:
+        rules = tuple(Transition(f"Choices[{index}]", rule.next) for index, rule in enumerate(self.choices))
+        return rules + ((Transition("Default", self.default),) if self.default is not None else ())
+
+    def continued(self, target: State) -> State:
+        return dataclasses.replace(self, default=target)
+
+    def _retargeted(self, replace: Callable[[State], State]) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        choices = tuple(dataclasses.replace(rule, next=_replaced(rule.next, replace)) for rule in self.choices)
+        if any(new.next is not old.next for new, old in zip(choices, self.choices, strict=True)):
+            changes["choices"] = choices
+        if self.default is not None and (default := _replaced(self.default, replace)) is not self.default:
+            changes["default"] = default
+        return changes
 
 
 @dataclass(frozen=True)
 class Graph:
-    """One scope of states: the whole machine, a Map's processor or a Parallel branch."""
+    """One scope of states: the whole machine, a Map's processor or a Parallel branch, collected from ``start``."""
 
-    start_at: str
-    states: tuple[State, ...]
+    start: State
+    states: tuple[State, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "states", _collect(self.start))
 
     def to_asl(self) -> dict[str, JsonValue]:
-        return {"StartAt": self.start_at, "States": {state.name: state.to_asl() for state in self.states}}
+        return {"StartAt": self.start.name, "States": {state.name: state.to_asl() for state in self.states}}
+
+
+def _collect(start: State) -> tuple[State, ...]:
+    """Every state ``start`` leads to: the flow depth first, then what only a Catch reaches, catch-all targets
+    (a scope's failure exit) before handlers of specific errors. The order is only the diagram's.
+
+    Equal states are one state (converging branches share a tail); two different states with one name are both
+    kept, for validation to refuse."""
+    found: list[State] = []
+    visited: set[int] = set()
+    caught: list[tuple[bool, int, State]] = []  # (handles specific errors only, order reached, target)
+    reached = itertools.count()
+
+    def visit(state: State) -> None:
+        if id(state) in visited:
+            return
+        visited.add(id(state))
+        if any(other == state for other in found if other.name == state.name):
+            return
+        found.append(state)
+        flow = []
+        for transition in state.transitions():
+            if not isinstance(transition.target, State):
+                continue  # a Goto names a state that must be reached otherwise
+            if transition.errors:
+                heapq.heappush(caught, (CATCH_ALL not in transition.errors, next(reached), transition.target))
+            else:
+                flow.append(transition.target)
+        for target in flow:
+            visit(target)
+
+    visit(start)
+    while caught:
+        visit(heapq.heappop(caught)[2])
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -368,7 +554,7 @@ class Map(_Resilient):
             rendered["Label"] = self.label
         return rendered | self._resilience() | self._transition()
 
-    def children(self) -> tuple[tuple[str, Any], ...]:
+    def children(self) -> tuple[tuple[str, Graph], ...]:
         return (("ItemProcessor", self.processor),)
 
 
@@ -387,5 +573,5 @@ class Parallel(_Resilient):
             rendered["Parameters"] = dict(self.parameters)
         return rendered | self._resilience() | self._transition()
 
-    def children(self) -> tuple[tuple[str, Any], ...]:
+    def children(self) -> tuple[tuple[str, Graph], ...]:
         return tuple((f"Branches[{index}]", branch) for index, branch in enumerate(self.branches))

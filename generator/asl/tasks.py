@@ -16,14 +16,32 @@ from troposphere import Sub
 
 from generator.asl.states import Catch, JsonValue, Retry, Task
 from generator.iam import Grant, table_key_grant
+from handlers.contract.table import Update
 
-# Errors the Lambda service itself raises for an invoke: safe to retry, the function never ran or can rerun.
+__all__ = [
+    "DYNAMODB_TRANSIENT_ERRORS",
+    "LAMBDA_CRASH_ERRORS",
+    "LAMBDA_TRANSIENT_ERRORS",
+    "FunctionTarget",
+    "TableTarget",
+    "crash_retry",
+    "distributed_map_grants",
+    "dynamodb_update_item",
+    "integration",
+    "lambda_invoke",
+    "lambda_invoke_wait_for_token",
+    "transient_retry",
+]
+
+# Throttling and service faults of the DynamoDB integration. The workflow's updates SET the same values again, so
+# a retry is safe even after an attempt that did land.
 DYNAMODB_TRANSIENT_ERRORS = (
     "DynamoDB.InternalServerErrorException",
     "DynamoDB.ProvisionedThroughputExceededException",
     "DynamoDB.RequestLimitExceeded",
     "DynamoDB.ThrottlingException",
 )
+# Errors the Lambda service itself raises for an invoke: safe to retry, the function never ran or can rerun.
 LAMBDA_TRANSIENT_ERRORS = (
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -206,25 +224,26 @@ def dynamodb_update_item(
     table: TableTarget,
     *,
     key: Mapping[str, JsonValue],
-    update_expression: str,
-    expression_attribute_values: Mapping[str, JsonValue],
-    expression_attribute_names: Mapping[str, str] | None = None,
-    condition_expression: str | None = None,
+    update: Update,
+    values: Mapping[str, JsonValue],
     result_path: str | None = None,
     catch: tuple[Catch, ...] = (),
     comment: str | None = None,
 ) -> Task:
-    """Update one item of ``table`` directly from the state machine (no Lambda in between)."""
+    """Make the named ``update`` to one item of ``table`` directly from the state machine (no Lambda in between).
+
+    ``values`` must bind exactly the update's placeholders: the build fails otherwise, not the execution."""
+    update.check_bound(values)
     parameters: dict[str, JsonValue] = {
         "TableName": f"${{{table.substitution_key}}}",
         "Key": dict(key),
-        "UpdateExpression": update_expression,
-        "ExpressionAttributeValues": dict(expression_attribute_values),
+        "UpdateExpression": update.expression,
+        "ExpressionAttributeValues": dict(values),
     }
-    if expression_attribute_names:
-        parameters["ExpressionAttributeNames"] = dict(expression_attribute_names)
-    if condition_expression is not None:
-        parameters["ConditionExpression"] = condition_expression
+    if update.names:
+        parameters["ExpressionAttributeNames"] = dict(update.names)
+    if update.condition is not None:
+        parameters["ConditionExpression"] = update.condition
     return Task(
         name,
         integration("dynamodb:updateItem"),

@@ -5,14 +5,30 @@ from __future__ import annotations
 import pytest
 
 from generator.asl.chain import chain
-from generator.asl.states import Catch, Condition, Fail, Map, Parallel, Pass, Retry, Succeed, Task, Wait
+from generator.asl.states import (
+    Catch,
+    Choice,
+    ChoiceRule,
+    Condition,
+    Fail,
+    Goto,
+    Map,
+    Parallel,
+    Pass,
+    Retry,
+    Succeed,
+    Task,
+    Transition,
+    Wait,
+)
 
 PROCESSOR = chain(Pass("Work", end=True)).graph()
 
 
 def test_wait_renders_seconds_or_seconds_path() -> None:
     assert Wait("Fixed", seconds=30, end=True).to_asl() == {"Type": "Wait", "Seconds": 30, "End": True}
-    assert Wait("Adaptive", seconds_path="$.poll.nextWaitSeconds", next="Poll").to_asl() == {
+    poll = Pass("Poll", end=True)
+    assert Wait("Adaptive", seconds_path="$.poll.nextWaitSeconds", next=poll).to_asl() == {
         "Type": "Wait",
         "SecondsPath": "$.poll.nextWaitSeconds",
         "Next": "Poll",
@@ -70,8 +86,8 @@ def test_task_renders_retry_catch_and_timeouts_in_order_given() -> None:
         timeout_seconds=300,
         heartbeat_seconds=60,
         retry=(Retry(("Custom.Throttled",), interval_seconds=5, max_attempts=4, max_delay_seconds=30),),
-        catch=(Catch(("States.ALL",), "RecordTargetFailure"),),
-        next="Poll",
+        catch=(Catch(("States.ALL",), Pass("RecordTargetFailure", end=True)),),
+        next=Wait("Poll", seconds=5, end=True),
     )
     asl = task.to_asl()
 
@@ -87,6 +103,49 @@ def test_task_renders_retry_catch_and_timeouts_in_order_given() -> None:
         }
     ]
     assert asl["Catch"] == [{"ErrorEquals": ["States.ALL"], "Next": "RecordTargetFailure", "ResultPath": "$.error"}]
+    assert asl["Next"] == "Poll"
+
+
+def test_transitions_list_next_and_rules_before_catches() -> None:
+    failed, done = Fail("Failed"), Succeed("Done")
+    task = Task("Work", "arn", catch=(Catch(("Custom.Error",), failed),), next=done)
+    wait = Wait("WaitForPatch", seconds=5)
+    choice = Choice("PatchDone", choices=(ChoiceRule(Condition.compare("$.done", "BooleanEquals", False), Goto(wait)),))
+
+    assert task.transitions() == (
+        Transition("Next", done),
+        Transition("Catch[Custom.Error]", failed, ("Custom.Error",)),
+    )
+    assert choice.transitions() == (Transition("Choices[0]", Goto(wait)),)
+    assert Goto(wait).name == "WaitForPatch"
+
+
+def test_a_catch_or_rule_into_a_fragment_keeps_the_fragments_start() -> None:
+    failure = chain(Pass("RecordFailure"), Fail("Failed"))
+    rule = ChoiceRule(Condition.compare("$.done", "BooleanEquals", False), failure)
+
+    assert Catch(("States.ALL",), failure).next is failure.start
+    assert rule.to_asl()["Next"] == "RecordFailure"
+
+
+def test_retargeting_keeps_a_state_whose_targets_did_not_change() -> None:
+    done = Succeed("Done")
+    task = Task("Work", "arn", catch=(Catch(("States.ALL",), Fail("Failed")),), next=done)
+    other = Succeed("Other")
+
+    assert task.retargeted(lambda target: target) is task
+    moved = task.retargeted(lambda target: other if target is done else target)
+    assert moved.to_asl()["Next"] == "Other"
+    assert moved.catch == task.catch
+
+
+def test_only_flow_states_continue_or_end() -> None:
+    with pytest.raises(ValueError, match="cannot be an End"):
+        Succeed("Done").ended()
+    with pytest.raises(ValueError, match="cannot continue"):
+        Fail("Failed").continued(Succeed("Done"))
+    assert Pass("Open").is_open
+    assert not Pass("Closed", end=True).is_open
 
 
 def test_parallel_renders_each_branch() -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 from awacs.aws import Action, Allow, Condition, Statement, StringEquals
-from troposphere import GetAtt
+from troposphere import GetAtt, Ref
 
 from generator.asl.chain import chain
 from generator.asl.graph import GraphError, StateMachineDefinition
@@ -16,14 +17,29 @@ from generator.asl.tasks import (
     LAMBDA_CRASH_ERRORS,
     LAMBDA_TRANSIENT_ERRORS,
     FunctionTarget,
+    TableTarget,
+    dynamodb_update_item,
     lambda_invoke,
     lambda_invoke_wait_for_token,
 )
 from generator.iam import canonical, policy_document
+from handlers.contract import table
+from handlers.contract.table import Update, WaveApprovalStatus
 
 VALIDATE = FunctionTarget("ValidateRun", GetAtt("ValidateRunFunction", "Arn"))
 APPROVAL = FunctionTarget("RequestApproval", GetAtt("RequestApprovalFunction", "Arn"))
 RECORD = FunctionTarget("RecordTarget", GetAtt("RecordTargetFunction", "Arn"))
+RUN_TABLE = TableTarget(
+    "RunTable", Ref("RunTable"), GetAtt("RunTable", "Arn"), GetAtt("RunTableKey", "Arn"), partitions=("RUN#*",)
+)
+WAVE_KEY = {"pk": {"S.$": "States.Format('RUN#{}', $.runId)"}, "sk": {"S.$": "$.wave.recordKey"}}
+APPROVED = {
+    ":status": {"S": WaveApprovalStatus.APPROVED},
+    ":by": {"S.$": "$.approval.decidedBy"},
+    ":at": {"S.$": "$.approval.decidedAt"},
+    ":ip": {"S.$": "$.approval.sourceIp"},
+    ":agent": {"S.$": "$.approval.userAgent"},
+}
 
 
 def rendered(value: object) -> Any:
@@ -94,6 +110,48 @@ def test_one_substitution_key_bound_to_two_values_is_refused() -> None:
 
     with pytest.raises(GraphError, match="ValidateRunFunctionArn"):
         StateMachineDefinition(body.graph(), comment="t", timeout_seconds=60)
+
+
+def test_a_dynamodb_update_sends_the_named_update_of_the_contract() -> None:
+    task = dynamodb_update_item("RecordApproval", RUN_TABLE, key=WAVE_KEY, update=table.WAVE_APPROVED, values=APPROVED)
+    parameters = rendered(task.to_asl())["Parameters"]
+
+    assert parameters["TableName"] == "${RunTableName}"
+    assert parameters["UpdateExpression"] == table.WAVE_APPROVED.expression
+    assert parameters["ConditionExpression"] == table.WAVE_APPROVED.condition
+    assert parameters["ExpressionAttributeNames"] == dict(table.WAVE_APPROVED.names)
+    assert parameters["ExpressionAttributeValues"][":status"] == {"S": "APPROVED"}
+    assert task.substitutions == {"RunTableName": Ref("RunTable")}
+
+
+def test_an_unconditional_update_without_names_sends_neither() -> None:
+    task = dynamodb_update_item("Touch", RUN_TABLE, key=WAVE_KEY, update=Update("SET seen = :now"), values={":now": 1})
+    parameters = task.to_asl()["Parameters"]
+
+    assert "ConditionExpression" not in parameters
+    assert "ExpressionAttributeNames" not in parameters
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        ({key: value for key, value in APPROVED.items() if key != ":agent"}, "unbound [':agent']"),
+        ({**APPROVED, ":halted": {"S": "HALTED"}}, "unused [':halted']"),
+    ],
+    ids=["a placeholder left unbound", "a value the update does not use"],
+)
+def test_binding_the_wrong_placeholders_fails_the_build(values: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(complaint)):
+        dynamodb_update_item("RecordApproval", RUN_TABLE, key=WAVE_KEY, update=table.WAVE_APPROVED, values=values)
+
+
+def test_a_dynamodb_update_may_touch_only_the_tables_partitions() -> None:
+    task = dynamodb_update_item("RecordApproval", RUN_TABLE, key=WAVE_KEY, update=table.WAVE_APPROVED, values=APPROVED)
+    update, key = (rendered(grant.statement()) for grant in task.grants)
+
+    assert update["Action"] == ["dynamodb:UpdateItem"]
+    assert update["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["RUN#*"]}}
+    assert key["Resource"] == [{"Fn::GetAtt": ["RunTableKey", "Arn"]}]
 
 
 def test_a_condition_operator_given_twice_is_refused() -> None:

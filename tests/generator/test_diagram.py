@@ -7,7 +7,7 @@ import re
 from generator.asl.chain import branch, chain
 from generator.asl.diagram import mermaid
 from generator.asl.graph import walk
-from generator.asl.states import Catch, Condition, Fail, Map, Pass, Succeed, Task
+from generator.asl.states import Catch, Condition, Fail, Goto, Map, Pass, Succeed, Task, Wait
 from generator.hub import build_hub
 
 
@@ -21,13 +21,13 @@ def test_every_state_of_the_hub_workflow_is_drawn_once() -> None:
 
 def test_transitions_choices_catches_and_map_scopes_are_drawn() -> None:
     inner = chain(Pass("PlanWave")).close().graph()
-    work = Task("Work", "arn", catch=(Catch(("States.ALL",), "Failed"),))
+    work = Task("Work", "arn", catch=(Catch(("States.ALL",), Fail("Failed", error="Boom")),))
     body = chain(
         branch("Ready?", [(Condition.compare("$.ready", "BooleanEquals", True), Pass("Go"))]),
         Map("Waves", inner, max_concurrency=1),
         work,
         Succeed("Done"),
-    ).include(Fail("Failed", error="Boom"))
+    )
 
     diagram = mermaid(body.graph(), title="Example")
 
@@ -38,7 +38,19 @@ def test_transitions_choices_catches_and_map_scopes_are_drawn() -> None:
     assert 'n1 -->|"$.ready BooleanEquals true"| n2' in diagram
     assert 'n1 -->|"otherwise"| n3' in diagram
     assert 'n5 -.->|"States.ALL"| n7' in diagram
+    assert 'n7[["Failed<br/><small>Boom</small>"]]:::fail' in diagram
     assert "start --> n1" in diagram
+
+
+def test_a_loop_back_through_goto_is_drawn_to_the_earlier_state() -> None:
+    wait = Wait("WaitForPatch", seconds=5)
+    not_done = Condition.compare("$.command.done", "BooleanEquals", False)
+    body = chain(wait, Pass("PollPatch"), branch("PatchDone", [(not_done, Goto(wait))]), Succeed("Patched"))
+
+    diagram = mermaid(body.graph(), title="Loop")
+
+    assert 'n3 -->|"$.command.done BooleanEquals false"| n1' in diagram
+    assert 'n3 -->|"otherwise"| n4' in diagram
 
 
 def test_labels_escape_characters_that_would_break_mermaid() -> None:

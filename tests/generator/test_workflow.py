@@ -8,12 +8,20 @@ from typing import Any
 import pytest
 
 from generator.asl.tasks import DYNAMODB_TRANSIENT_ERRORS, LAMBDA_CRASH_ERRORS, LAMBDA_TRANSIENT_ERRORS
-from handlers.contract import errors, run_document
+from handlers.contract import errors, run_document, table
+from handlers.contract.table import RunStatus, WaveApprovalStatus, WaveStatus
 from handlers.send_command import LEASE
 from tests.support.cfn import generated_template
 
 HANDLER_ERRORS = {error.error_name() for error in errors.ALL_ERRORS}
 AWS_ERRORS = set(LAMBDA_TRANSIENT_ERRORS) | set(LAMBDA_CRASH_ERRORS) | set(DYNAMODB_TRANSIENT_ERRORS)
+# The run-table writes the state machine makes itself, and the status each one records.
+OWN_WRITES = {
+    "RecordRunFailed": (table.RUN_FAILED, ":failed", RunStatus.FAILED),
+    "RecordApproval": (table.WAVE_APPROVED, ":status", WaveApprovalStatus.APPROVED),
+    "RecordApprovalRejected": (table.WAVE_REJECTED, ":status", WaveApprovalStatus.REJECTED),
+    "RecordApprovalTimedOut": (table.WAVE_APPROVAL_TIMED_OUT, ":status", WaveApprovalStatus.TIMED_OUT),
+}
 
 
 @pytest.fixture(scope="module")
@@ -158,9 +166,36 @@ def test_a_rejected_or_timed_out_approval_is_recorded_then_halts_the_run(definit
     ):
         assert wave[record]["Next"] == halt
         assert wave[record]["Catch"] == [{"ErrorEquals": ["States.ALL"], "Next": halt, "ResultPath": None}]
-        assert wave[record]["Parameters"]["ExpressionAttributeValues"][":halted"] == {"S": "HALTED"}
+        assert wave[record]["Parameters"]["ExpressionAttributeValues"][":halted"] == {"S": WaveStatus.HALTED}
         assert wave[halt] == {"Type": "Fail", "Error": error, "Cause": wave[halt]["Cause"]}
         assert error in {e.error_name() for e in errors.HALTING}
+
+
+def test_the_workflows_own_run_table_writes_are_the_contracts_named_updates(definition: dict[str, Any]) -> None:
+    writes = {name: state for name, state in states(definition) if "dynamodb:" in str(state.get("Resource"))}
+    assert set(writes) == set(OWN_WRITES)
+    for name, (update, placeholder, status) in OWN_WRITES.items():
+        parameters = writes[name]["Parameters"]
+        assert parameters["UpdateExpression"] == update.expression, name
+        assert parameters["ConditionExpression"] == update.condition, name
+        assert parameters["ExpressionAttributeNames"] == dict(update.names), name
+        assert set(parameters["ExpressionAttributeValues"]) == update.placeholders(), name
+        assert parameters["ExpressionAttributeValues"][placeholder] == {"S": status}, name
+        assert parameters["Key"][table.PARTITION_KEY]["S.$"].startswith(f"States.Format('{table.RUN_PK_FORMAT}', ")
+
+
+def test_a_failed_finalize_closes_the_run_record_itself(definition: dict[str, Any]) -> None:
+    every = dict(states(definition))
+    record = every["RecordRunFailed"]
+    assert every["Finalize"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "Next": "RecordRunFailed", "ResultPath": "$.error"}
+    ]
+    assert record["Parameters"]["Key"] == {
+        table.PARTITION_KEY: {"S.$": f"States.Format('{table.RUN_PK_FORMAT}', $$.Execution.Name)"},
+        table.SORT_KEY: {"S": table.META},
+    }
+    assert record["Next"] == "RunFailed"
+    assert every["RunFailed"]["Type"] == "Fail"
 
 
 def test_state_machine_role_may_start_its_own_child_executions(template: dict[str, Any]) -> None:
