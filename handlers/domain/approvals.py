@@ -12,30 +12,19 @@ run record and report.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from handlers.common import records
-from handlers.contract.table import APPROVAL_PAGE_ATTRIBUTES, ApprovalStatus, Decision, approval_pk
+from handlers.contract.table import ApprovalStatus
+from handlers.records.codec import parse_iso
+from handlers.records.items import ApprovalRecord
 
-PENDING = ApprovalStatus.PENDING
-DECIDED = ApprovalStatus.DECIDED
-UNDELIVERED = ApprovalStatus.UNDELIVERED
-APPROVED = Decision.APPROVED
-REJECTED = Decision.REJECTED
-# What the confirmation page may read (its role is limited to these): everything but the task token.
-PAGE_ATTRIBUTES = APPROVAL_PAGE_ATTRIBUTES
 USER_AGENT_LENGTH = 512
 # A recorded decision may be sent again only after this long: longer than ApprovalDecision's own timeout (15 s), so
 # the attempt that recorded it has certainly ended (two attempts racing would confuse "not waiting" with "lost").
 REDELIVERY_AFTER_SECONDS = 60
 RECORD_DAYS_AFTER_EXPIRY = 7
-ACCOUNTS_SHOWN = 20
-
-
-def key(approval_id: str) -> dict[str, Any]:
-    return {"pk": {"S": approval_pk(approval_id)}, "sk": {"S": records.META}}
 
 
 def token_digest(task_token: str) -> str:
@@ -43,51 +32,15 @@ def token_digest(task_token: str) -> str:
     return hashlib.sha256(task_token.encode()).hexdigest()
 
 
-def get(dynamodb: Any, table: str, approval_id: str, *, attributes: tuple[str, ...] = ()) -> dict[str, Any] | None:
-    """The approval (only ``attributes``, if given), or None."""
-    return records.get_item(dynamodb, table, key(approval_id), attributes=attributes)
-
-
-def plan(wave: Mapping[str, Any], settings: Mapping[str, Any], previous: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """What approving the wave lets the workflow do: shown in the email and on the confirmation page."""
-    return {
-        "waveName": wave["name"],
-        "waveIndex": wave["index"],
-        "targetCount": wave["targetCount"],
-        "targets": [
-            {
-                "accounts": group["accounts"][:ACCOUNTS_SHOWN],
-                "moreAccounts": max(0, len(group["accounts"]) - ACCOUNTS_SHOWN),
-                "regions": group["regions"],
-            }
-            for group in wave["targets"]
-        ],
-        "selector": settings["selector"],
-        "operation": settings["operation"],
-        "rebootOption": settings["rebootOption"],
-        "maxConcurrency": wave["maxConcurrency"],
-        "maxErrors": wave["maxErrors"],
-        "previousWaves": [
-            {
-                "name": item.get("name", ""),
-                "status": item.get("status", "UNRECORDED"),
-                "outcome": item.get("outcome"),
-                "counts": item.get("counts", {}),
-            }
-            for item in previous
-        ],
-    }
-
-
-def awaits_delivery(approval: Mapping[str, Any] | None, recipient: str, decision: str, now: datetime) -> bool:
+def awaits_delivery(approval: ApprovalRecord | None, recipient: str, decision: str, now: datetime) -> bool:
     """``recipient``'s ``decision`` is recorded (DECIDED, token kept), not known to have reached the workflow, and
     the attempt that recorded it is over: it may be sent again."""
     return bool(
         approval
-        and approval["status"] == DECIDED
+        and approval["status"] == ApprovalStatus.DECIDED
         and approval.get("delivered") is False
         and (approval.get("decidedBy"), approval.get("decision")) == (recipient, decision)
-        and records.parse_iso(approval["decidedAt"]) <= now - timedelta(seconds=REDELIVERY_AFTER_SECONDS)
+        and parse_iso(approval["decidedAt"]) <= now - timedelta(seconds=REDELIVERY_AFTER_SECONDS)
     )
 
 

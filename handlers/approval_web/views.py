@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from handlers.common.approval_links import APPROVE, LinkClaims
+from handlers.approval_web.links import APPROVE, LinkClaims
+from handlers.contract.table import Decision
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}"
@@ -103,7 +104,7 @@ def decided_page(decision: Mapping[str, Any], *, just_now: bool) -> Page:
     e = html.escape
     if not just_now and "delivered" in decision and decision["delivered"] is None:
         return NO_LONGER_WAITING
-    word = "approved" if decision["decision"] == "APPROVED" else "rejected"
+    word = "approved" if decision["decision"] == Decision.APPROVED else "rejected"
     if just_now:
         follow = (
             "The workflow has been told; the wave is starting."

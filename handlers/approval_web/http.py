@@ -10,20 +10,25 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from handlers.common import approval_links, approval_views, runtime
-from handlers.common.approval_links import InvalidLink, LinkClaims
-from handlers.common.approval_views import CONTENT_TYPE, HEADERS, NOT_FOUND, SERVER_ERROR, Page
-from handlers.common.aws import Clients
-from handlers.common.runtime import Env, Handler, logger, metrics
+from handlers.approval_web import links, views
+from handlers.approval_web.links import InvalidLink, LinkClaims
+from handlers.approval_web.views import CONTENT_TYPE, HEADERS, NOT_FOUND, SERVER_ERROR, Page
+from handlers.contract.environment import ApprovalLinkEnv
+from handlers.records.repository import RunTable
+from handlers.runtime import entry
+from handlers.runtime.clients import HubClients
+from handlers.runtime.entry import Handle, LambdaHandler
+from handlers.runtime.observability import logger, metrics
 
 ApprovalRoute = Callable[["Request"], Page]
+E = TypeVar("E", bound=ApprovalLinkEnv)
 MAX_FORM_BYTES = 4096
 
 
@@ -35,9 +40,13 @@ class Request:
     fields: Mapping[str, str]  # query string (GET) or form fields (POST), first value of each
     source_ip: str
     user_agent: str
-    env: Env
-    clients: Clients
+    env: ApprovalLinkEnv
+    clients: HubClients
     now: datetime
+
+    @property
+    def runs(self) -> RunTable:
+        return RunTable(self.clients.dynamodb(), self.env.table_name)
 
 
 @dataclass(frozen=True)
@@ -54,13 +63,13 @@ def verified_link(request: Request) -> VerifiedLink | Page:
         claims, mac = LinkClaims.parse(request.approval_id, request.fields)
     except InvalidLink as problem:
         logger.info("malformed approval link", extra={"reason": str(problem)})
-        return approval_views.BAD_REQUEST
-    if not approval_links.verify(request.clients.hub("kms"), request.env.approval_key_arn, claims, mac):
+        return views.BAD_REQUEST
+    if not links.verify(request.clients.kms(), request.env.approval_key_arn, claims, mac):
         logger.warning("approval link with a bad signature", extra={"approvalId": claims.approval_id})
         metrics.add_metric(name="ApprovalLinksRefused", unit=MetricUnit.Count, value=1)
-        return approval_views.INVALID_LINK
+        return views.INVALID_LINK
     if claims.expires <= request.now.timestamp():
-        return approval_views.expired_page()
+        return views.expired_page()
     return VerifiedLink(claims, request.fields["sig"])
 
 
@@ -68,11 +77,11 @@ def respond(page: Page) -> Response[str]:
     return Response(status_code=page.status, content_type=CONTENT_TYPE, body=page.render(), headers=HEADERS)
 
 
-def route(method: str, page: ApprovalRoute, *, form: bool) -> Handler:
+def route(method: str, page: ApprovalRoute, *, form: bool) -> Handle[ApprovalLinkEnv, HubClients]:
     """``handle(event, *, env, clients, now)`` for ``method /approvals/{id}``: fields from the form if ``form``,
     else from the query string; any other path or method is a 404 page."""
 
-    def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) -> dict[str, Any]:
+    def handle(event: dict[str, Any], *, env: ApprovalLinkEnv, clients: HubClients, now: datetime) -> dict[str, Any]:
         app = APIGatewayRestResolver()
 
         def approval(approval_id: str) -> Response[str]:
@@ -103,10 +112,10 @@ def route(method: str, page: ApprovalRoute, *, form: bool) -> Handler:
     return handle
 
 
-def entry_point(handle: Handler) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def entry_point(handle: Handle[E, HubClients], env_type: type[E]) -> LambdaHandler[E, HubClients]:
     """The ``lambda_handler`` for an approval route's ``handle``: an unexpected error is a page, never a trace."""
-    return runtime.entry_point(
-        handle, correlation_id_path=correlation_paths.API_GATEWAY_REST, answer_error=_server_error
+    return entry.entry_point(
+        handle, env_type, correlation_id_path=correlation_paths.API_GATEWAY_REST, answer_error=_server_error
     )
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
+
+from handlers.records.items import Counts, FinalState
 
 OK = 200
 PARTIAL = 206
@@ -21,7 +23,7 @@ UNREACHABLE = "Unreachable"
 NOT_PATCHED = "NotPatched"
 
 
-def instance_final(item: Mapping[str, Any], *, target_error: str = "") -> dict[str, str]:
+def instance_final(item: Mapping[str, Any], *, target_error: str = "") -> FinalState:
     """The final state of one instance from its record, and why."""
     patch = item.get("patch") or {}
     discovery = item.get("discovery", {})
@@ -38,7 +40,7 @@ def instance_final(item: Mapping[str, Any], *, target_error: str = "") -> dict[s
     return {"status": NOT_PATCHED, "reason": target_error or "no patch result from SSM"}
 
 
-def tally(finals: Iterable[Mapping[str, str]]) -> dict[str, int]:
+def tally(finals: Iterable[FinalState]) -> Counts:
     counts = Counter(final["status"] for final in finals)
     return {
         "succeeded": counts[SUCCEEDED],
@@ -49,7 +51,7 @@ def tally(finals: Iterable[Mapping[str, str]]) -> dict[str, int]:
     }
 
 
-def target_outcome(counts: Mapping[str, int], *, errored: bool) -> int:
+def target_outcome(counts: Counts, *, errored: bool) -> int:
     """200 all succeeded; 206 some did; 500 none did (or the target errored before any patch ran)."""
     if errored and counts["succeeded"] == 0:
         return FAILED
@@ -70,8 +72,14 @@ def combined(outcomes: Iterable[int]) -> int:
     return PARTIAL
 
 
-def add_counts(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+def add_counts(parts: Iterable[Counts]) -> Counts:
     total: Counter[str] = Counter()
     for part in parts:
-        total.update({key: int(value) for key, value in part.items()})
-    return {key: total[key] for key in ("succeeded", "failed", "unreachable", "notPatched", "total")}
+        total.update({key: int(value) for key, value in cast(Mapping[str, int], part).items()})
+    return {
+        "succeeded": total["succeeded"],
+        "failed": total["failed"],
+        "unreachable": total["unreachable"],
+        "notPatched": total["notPatched"],
+        "total": total["total"],
+    }

@@ -11,11 +11,15 @@ administrators subscribed receive links.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from handlers.contract.errors import ApprovalChannelUnsafe
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sns.type_defs import SubscriptionTypeDef
 
 EMAIL_PROTOCOLS = frozenset({"email", "email-json"})
 
@@ -28,7 +32,7 @@ class Recipients:
     unreachable: list[str]
 
 
-def recipients(sns: Any, topic_arn: str, approvers: Sequence[str]) -> Recipients:
+def recipients(sns: SNSClient, topic_arn: str, approvers: Sequence[str]) -> Recipients:
     """Which of ``approvers`` can be sent links; raises ``ApprovalChannelUnsafe`` if any link could go astray."""
     subscribed: dict[str, str] = {}
     pages = sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn)
@@ -51,7 +55,7 @@ def recipients(sns: Any, topic_arn: str, approvers: Sequence[str]) -> Recipients
     return Recipients(reachable, unreachable)
 
 
-def _own_address(subscription: dict[str, Any], attributes: dict[str, str]) -> str:
+def _own_address(subscription: SubscriptionTypeDef, attributes: Mapping[str, str]) -> str:
     """The one address this subscription may receive links for; refuses subscriptions that would leak them."""
     arn, protocol, endpoint = subscription["SubscriptionArn"], subscription["Protocol"], subscription["Endpoint"]
     problem = f"approvals topic subscription {arn} ({protocol})"

@@ -15,15 +15,18 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote, urlencode
 
 from handlers.contract import run_document
 
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+
 APPROVE = "approve"
 REJECT = "reject"
 ACTIONS = (APPROVE, REJECT)
-MAC_ALGORITHM = "HMAC_SHA_256"
+MAC_ALGORITHM: Final = "HMAC_SHA_256"
 # Versioned domain separation: a MAC made for anything else with this key can never pass as a link's.
 _CONTEXT = "patch-orchestrator/approval-link/v1"
 _ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
@@ -86,13 +89,13 @@ class LinkClaims:
         return claims, _decode_signature(values["sig"])
 
 
-def sign(kms: Any, key_id: str, claims: LinkClaims) -> str:
+def sign(kms: KMSClient, key_id: str, claims: LinkClaims) -> str:
     """The link's signature (unpadded base64url of the KMS HMAC)."""
     mac = kms.generate_mac(KeyId=key_id, MacAlgorithm=MAC_ALGORITHM, Message=claims.message())["Mac"]
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
-def verify(kms: Any, key_id: str, claims: LinkClaims, signature: bytes) -> bool:
+def verify(kms: KMSClient, key_id: str, claims: LinkClaims, signature: bytes) -> bool:
     """Whether ``signature`` is the hub key's HMAC of ``claims`` (checked by KMS, in constant time)."""
     try:
         kms.verify_mac(KeyId=key_id, MacAlgorithm=MAC_ALGORITHM, Message=claims.message(), Mac=signature)
