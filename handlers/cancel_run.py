@@ -27,28 +27,23 @@ from handlers.records.codec import iso
 from handlers.records.repository import RunTable
 from handlers.runtime.clients import FleetClients
 from handlers.runtime.entry import entry_point
-from handlers.runtime.events import read_event
+from handlers.runtime.events import key, read_event
 from handlers.runtime.observability import logger, metrics
 
 STOPPED = frozenset(STOPPED_EXECUTION_STATUSES)
 
 
 @dataclass(frozen=True)
-class ExecutionStatusChange:
-    name: str  # the execution's name: the run id
-    status: str
-
-
-@dataclass(frozen=True)
 class CancelRunEvent:
-    """The EventBridge event (``detail`` is Step Functions'; the envelope is not read)."""
+    """What CancelRun reads of the EventBridge event: Step Functions' ``detail`` (the envelope is not read)."""
 
-    detail: ExecutionStatusChange
+    run_id: str = key("detail.name")  # the execution's name is the run id
+    status: str = key("detail.status")
 
 
 def handle(event: dict[str, Any], *, env: CancelRunEnv, clients: FleetClients, now: datetime) -> dict[str, Any]:
-    change = read_event(CancelRunEvent, event).detail
-    run_id, status = change.name, change.status
+    change = read_event(CancelRunEvent, event)
+    run_id, status = change.run_id, change.status
     if status not in STOPPED:
         logger.info("execution did not stop early; nothing to cancel", extra={"status": status})
         metrics.add_metric(name="RunStopEventsIgnored", unit=MetricUnit.Count, value=1)

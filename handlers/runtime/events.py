@@ -1,10 +1,11 @@
 """Read a handler's event at the edge into the frozen dataclass it declares.
 
-Fields are read by their camelCase name (``wave_index`` from ``waveIndex``) unless ``key()`` names them
-otherwise; nested dataclasses, ``tuple[T, ...]`` (JSON arrays), ``Mapping[str, T]`` (JSON objects), unions and
-``Any`` are read recursively. A missing field or a value of the wrong type is an ``InvalidEvent`` naming its path
-(``event.wave.index: expected int, got str``); a bool is never taken for a number. Keys the dataclass does not
-declare are ignored: the workflow may send more than a handler reads.
+Fields are read by their camelCase name (``wave_index`` from ``waveIndex``) unless ``key()`` names them otherwise
+(a name, or a dotted path into an envelope the handler does not otherwise read). Nested dataclasses,
+``tuple[T, ...]`` (JSON arrays), ``Mapping[str, T]`` (JSON objects), unions and ``Any`` are read recursively. A
+missing field or a value of the wrong type is an ``InvalidEvent`` naming its path (``event.wave.index: expected
+int, got str``); a bool is never taken for a number. Keys the dataclass does not declare are ignored: the
+workflow may send more than a handler reads.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ _KEY = "event_key"
 
 
 def key(name: str, default: Any = dataclasses.MISSING) -> Any:
-    """A field read from the event key ``name`` (when it is not the field's camelCase name)."""
+    """A field read from the event key ``name`` (when it is not the field's camelCase name), or from a dotted
+    path (``"detail.name"``)."""
     return dataclasses.field(default=default, metadata={_KEY: name})
 
 
@@ -75,27 +77,29 @@ def _read_dataclass(kind: Any, value: object, path: str) -> Any:
     values = {}
     for field in dataclasses.fields(kind):
         name = field.metadata.get(_KEY, _camel(field.name))
-        where = f"{path}.{name}"
-        if name in value:
-            values[field.name] = _read(hints[field.name], value[name], where)
+        found, item = _lookup(value, name, path)
+        if found:
+            values[field.name] = _read(hints[field.name], item, f"{path}.{name}")
         elif _required(field):
-            raise InvalidEvent(f"{_first_required(hints[field.name], where)}: required")
+            raise InvalidEvent(f"{path}.{name}: required")
     return kind(**values)
+
+
+def _lookup(value: Mapping[str, Any], name: str, path: str) -> tuple[bool, object]:
+    """(found, value) at ``name``, a key or a dotted path; an intermediate that is not an object is refused."""
+    *parents, last = name.split(".")
+    for parent in parents:
+        path = f"{path}.{parent}"
+        if parent not in value:
+            return False, None
+        if not isinstance(value[parent], Mapping):
+            raise InvalidEvent(f"{path}: expected dict, got {type(value[parent]).__name__}")
+        value = value[parent]
+    return (True, value[last]) if last in value else (False, None)
 
 
 def _required(field: dataclasses.Field[Any]) -> bool:
     return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
-
-
-def _first_required(kind: Any, path: str) -> str:
-    """The path of the first field a missing object needed (``event.detail.name``): the field the event lacks."""
-    if not _is_dataclass(kind):
-        return path
-    hints = _hints(kind)
-    for field in dataclasses.fields(kind):
-        if _required(field):
-            return _first_required(hints[field.name], f"{path}.{field.metadata.get(_KEY, _camel(field.name))}")
-    return path
 
 
 def _is_dataclass(kind: Any) -> bool:

@@ -1,13 +1,10 @@
-"""How instance results roll up (200/206/500), and the report's escaping."""
+"""How instance results roll up into target, wave and run outcomes (200/206/500)."""
 
 from __future__ import annotations
 
-import csv
-import io
-
 import pytest
 
-from handlers.common import outcomes, report
+from handlers.domain import outcomes
 
 
 @pytest.mark.parametrize(
@@ -61,39 +58,24 @@ def test_combined_outcomes() -> None:
     assert outcomes.combined([206]) == 206
 
 
-HOSTILE = {
-    "wave": "w",
-    "accountId": "1",
-    "region": "eu-west-1",
-    "instanceId": "i-1",
-    "name": "<script>alert(1)</script>",
-    "platform": "linux",
-    "final": "Failed",
-    "reason": '=HYPERLINK("http://x")',
-    "patchStatus": "Failed",
-    "responseCode": 1,
-    "snapshot": "",
-}
+def test_counts_add_up_across_targets_whatever_they_hold() -> None:
+    one = {"succeeded": 2, "failed": 1, "unreachable": 0, "notPatched": 0, "total": 3}
+    two = {"succeeded": 0, "failed": 0, "unreachable": 4, "notPatched": 1, "total": 5}
+
+    assert outcomes.add_counts([one, two]) == {
+        "succeeded": 2,
+        "failed": 1,
+        "unreachable": 4,
+        "notPatched": 1,
+        "total": 8,
+    }  # type: ignore[list-item]
+    assert outcomes.add_counts([]) == {"succeeded": 0, "failed": 0, "unreachable": 0, "notPatched": 0, "total": 0}
 
 
-def test_report_html_escapes_instance_data() -> None:
-    summary = {
-        "runId": "r<1>",
-        "status": "PARTIAL",
-        "outcome": 206,
-        "reason": "",
-        "operation": "Install",
-        "startedAt": "a",
-        "endedAt": "b",
-        "totals": {"succeeded": 0, "failed": 1, "unreachable": 0, "notPatched": 0, "total": 1},
-        "waves": [],
-    }
-    page = report.report_html(summary, [HOSTILE])
-    assert "<script>" not in page
-    assert "&lt;script&gt;" in page
-    assert "r&lt;1&gt;" in page
+def test_finals_are_tallied_by_state() -> None:
+    finals = [
+        outcomes.instance_final(item)
+        for item in ({"patch": {"status": "Success"}}, {"patch": {"status": "Failed"}}, {})
+    ]
 
-
-def test_csv_neutralises_formulas() -> None:
-    rows = list(csv.DictReader(io.StringIO(report.instances_csv([HOSTILE]))))
-    assert rows[0]["reason"].startswith("'=")
+    assert outcomes.tally(finals) == {"succeeded": 1, "failed": 1, "unreachable": 0, "notPatched": 1, "total": 3}
