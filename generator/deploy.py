@@ -97,7 +97,7 @@ class Deployer:
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
-            session = self.session or boto3.Session()
+            session: Any = self.session or boto3.Session()
             self._clients[service] = session.client(service, region_name=self.environment.hub_placement.region)
         return self._clients[service]
 

@@ -7,35 +7,34 @@ whose button POSTs the decision. Its role has no ``states:*`` and no table write
 
 from __future__ import annotations
 
-from handlers.common import approval_api, approval_views, approvals
-from handlers.common.approval_api import Request
-from handlers.common.approval_links import APPROVE
-from handlers.common.approval_views import Page
-from handlers.common.runtime import logger
+from handlers.approval_web import http, views
+from handlers.approval_web.http import Request
+from handlers.approval_web.links import APPROVE
+from handlers.approval_web.views import Page
+from handlers.contract.environment import ApprovalPageEnv
+from handlers.contract.table import ApprovalStatus, Decision
+from handlers.domain import approvals
+from handlers.runtime.observability import logger
 
 
 def confirmation(request: Request) -> Page:
-    link = approval_api.verified_link(request)
+    link = http.verified_link(request)
     if isinstance(link, Page):
         return link
-    approval = approvals.get(
-        request.clients.hub("dynamodb"),
-        request.env.table_name,
-        link.claims.approval_id,
-        attributes=approvals.PAGE_ATTRIBUTES,
-    )
+    # Never the task token: the page reads only what it shows (and its role may read nothing else).
+    approval = request.runs.approval_for_page(link.claims.approval_id)
     if approval is None:
-        return approval_views.UNKNOWN_APPROVAL
-    decision = approvals.APPROVED if link.claims.action == APPROVE else approvals.REJECTED
+        return views.UNKNOWN_APPROVAL
+    decision = Decision.APPROVED if link.claims.action == APPROVE else Decision.REJECTED
     if approvals.awaits_delivery(approval, link.claims.recipient, decision, request.now):
-        return approval_views.confirmation_page(approval, link.claims, link.signature, resend=True)
-    if approval["status"] == approvals.DECIDED:
-        return approval_views.decided_page(approval, just_now=False)  # (says when delivery is unknown)
-    if approval["status"] != approvals.PENDING:
-        return approval_views.expired_page(undelivered=True)
+        return views.confirmation_page(approval, link.claims, link.signature, resend=True)
+    if approval["status"] == ApprovalStatus.DECIDED:
+        return views.decided_page(approval, just_now=False)  # (says when delivery is unknown)
+    if approval["status"] != ApprovalStatus.PENDING:
+        return views.expired_page(undelivered=True)
     logger.info("approval page shown", extra={"approvalId": link.claims.approval_id, "action": link.claims.action})
-    return approval_views.confirmation_page(approval, link.claims, link.signature)
+    return views.confirmation_page(approval, link.claims, link.signature)
 
 
-handle = approval_api.route("GET", confirmation, form=False)
-lambda_handler = approval_api.entry_point(handle)
+handle = http.route("GET", confirmation, form=False)
+lambda_handler = http.entry_point(handle, ApprovalPageEnv)

@@ -11,54 +11,71 @@ retry asynchronous deliveries): cancelled commands are skipped, and the record i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from handlers.common import invocations, outcomes, records
-from handlers.common.aws import Clients
-from handlers.common.events import Target, field
-from handlers.common.runtime import Env, entry_point, logger, metrics
 from handlers.contract.conventions import STOPPED_EXECUTION_STATUSES
+from handlers.contract.environment import CancelRunEnv
 from handlers.contract.errors import SpokeAccessDenied
+from handlers.contract.table import RunStatus, target_sk
+from handlers.domain import invocations, outcomes
+from handlers.domain.target import Target
+from handlers.records.codec import iso
+from handlers.records.repository import RunTable
+from handlers.runtime.clients import FleetClients
+from handlers.runtime.entry import entry_point
+from handlers.runtime.events import key, read_event
+from handlers.runtime.observability import logger, metrics
 
 STOPPED = frozenset(STOPPED_EXECUTION_STATUSES)
 
 
-def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) -> dict[str, Any]:
-    run_id = field(event, "detail.name", str)
-    status = field(event, "detail.status", str)
+@dataclass(frozen=True)
+class CancelRunEvent:
+    """What CancelRun reads of the EventBridge event: Step Functions' ``detail`` (the envelope is not read)."""
+
+    run_id: str = key("detail.name")  # the execution's name is the run id
+    status: str = key("detail.status")
+
+
+def handle(event: dict[str, Any], *, env: CancelRunEnv, clients: FleetClients, now: datetime) -> dict[str, Any]:
+    change = read_event(CancelRunEvent, event)
+    run_id, status = change.run_id, change.status
     if status not in STOPPED:
         logger.info("execution did not stop early; nothing to cancel", extra={"status": status})
         metrics.add_metric(name="RunStopEventsIgnored", unit=MetricUnit.Count, value=1)
         return {"runId": run_id, "cancelled": 0, "closed": False}
-    dynamodb = clients.hub("dynamodb")
+    runs = RunTable(clients.dynamodb(), env.table_name)
     # Ledger and target items only: a large run's instance items are not read.
-    recorded_targets = {item["sk"] for item in records.query_prefix(dynamodb, env.table_name, run_id, "TARGET#")}
+    recorded_targets = {target["sk"] for target in runs.targets(run_id)}
     cancelled, unreachable = 0, []
-    for ledger in records.query_prefix(dynamodb, env.table_name, run_id, "CMD#"):
+    for ledger in runs.ledger_entries(run_id):
         _, wave, account_id, region, _phase = ledger["sk"].split("#")
         target = Target(run_id, int(wave), account_id, region)
-        still_open = records.target_sk(target.wave_index, account_id, region) not in recorded_targets
-        if not ledger.get("commandId") or ledger.get("cancelledAt") or not still_open:
+        still_open = target_sk(target.wave_index, account_id, region) not in recorded_targets
+        command_id = ledger.get("commandId")
+        if not command_id or ledger.get("cancelledAt") or not still_open:
             continue
         try:
-            invocations.cancel(target.spoke(clients, "ssm"), ledger["commandId"])
+            invocations.cancel(clients.spoke(target).ssm(), command_id)
         except SpokeAccessDenied as denied:
             unreachable.append(str(denied))
             continue
-        dynamodb.update_item(
-            TableName=env.table_name,
-            Key=records.key(run_id, ledger["sk"]),
-            UpdateExpression="SET cancelledAt = :now",
-            ExpressionAttributeValues=records.to_item({":now": records.iso(now)}),
-        )
+        runs.mark_cancelled(ledger, at=iso(now))
         cancelled += 1
-        logger.info("command cancelled", extra={**target.log_keys(), "commandId": ledger["commandId"]})
-    closed = _close_run(dynamodb, env, run_id, status, now=now, cancelled=cancelled)
-    if closed and env.topic_arn:
-        clients.hub("sns").publish(
+        logger.info("command cancelled", extra={**target.log_keys(), "commandId": command_id})
+    closed = runs.close_run_if_running(
+        run_id,
+        status=RunStatus(status),
+        outcome=outcomes.FAILED,
+        reason=f"the execution ended {status}; {cancelled} running command(s) cancelled",
+        ended_at=iso(now),
+    )
+    if closed:
+        clients.sns().publish(
             TopicArn=env.topic_arn,
             Subject=f"Patch run {run_id}: {status} (500)"[:100],
             Message=f"Patch run {run_id} stopped early: the execution ended {status}.\n"
@@ -72,28 +89,6 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
     return {"runId": run_id, "cancelled": cancelled, "closed": closed}
 
 
-def _close_run(dynamodb: Any, env: Env, run_id: str, status: str, *, now: datetime, cancelled: int) -> bool:
-    """Mark a run record that nothing else closed (Finalize did not run) with how its execution ended."""
-    try:
-        dynamodb.update_item(
-            TableName=env.table_name,
-            Key=records.key(run_id, records.META),
-            UpdateExpression="SET #status = :status, outcome = :outcome, reason = :reason, endedAt = :now",
-            ConditionExpression="#status = :running",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=records.to_item(
-                {
-                    ":status": status,
-                    ":outcome": outcomes.FAILED,
-                    ":reason": f"the execution ended {status}; {cancelled} running command(s) cancelled",
-                    ":now": records.iso(now),
-                    ":running": "RUNNING",
-                }
-            ),
-        )
-    except dynamodb.exceptions.ConditionalCheckFailedException:
-        return False  # closed already (Finalize ran, or an earlier delivery of this event), or never recorded
-    return True
-
-
-lambda_handler = entry_point(handle, correlation_id_path="detail.name")  # the execution's name is the run id
+lambda_handler = entry_point(
+    handle, CancelRunEnv, correlation_id_path="detail.name"
+)  # the execution's name is the run id

@@ -7,46 +7,66 @@ per matched instance (reachable or not, with the reason) and returns counts only
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from handlers.common import records, rerun
-from handlers.common.aws import Clients
-from handlers.common.batch import put_all
-from handlers.common.events import Target, field, optional
-from handlers.common.fleet import platform_of
-from handlers.common.runtime import Env, entry_point, logger, metrics
+from handlers.contract.environment import DiscoverEnv
+from handlers.contract.table import instance_sk, run_pk
+from handlers.domain.fleet import platform_of
+from handlers.domain.target import Selector, TargetEvent
+from handlers.records.codec import expires_at, iso
+from handlers.records.items import InstanceRecord
+from handlers.records.repository import RunTable
+from handlers.runtime.clients import FleetClients
+from handlers.runtime.entry import entry_point
+from handlers.runtime.events import read_event
+from handlers.runtime.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import FilterTypeDef, InstanceTypeDef
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_ssm.type_defs import InstanceInformationTypeDef
 
 # Terminated instances are gone; every other state is reported, reachable or not.
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 SSM_FILTER_BATCH = 50
 
 
-def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) -> dict[str, Any]:
-    target = Target.from_event(event)
-    tags = field(event, "selector.tags", dict)
-    rerun_of = optional(event, "rerunOf", str, "")
-    only: list[str] | None = None
-    if rerun_of:
-        only = rerun.instances(clients.hub("dynamodb"), env.table_name, target.run_id, target.account_id, target.region)
+@dataclass(frozen=True, kw_only=True)
+class DiscoverEvent(TargetEvent):
+    selector: Selector
+    rerun_of: str = ""  # the earlier run, in a re-run
 
-    instances = dict(_matching_instances(target.spoke(clients, "ec2"), tags, only)) if only != [] else {}
-    agents = _ssm_agents(target.spoke(clients, "ssm"), list(instances))
-    expires = records.expires_at(now, env.retention_days)
-    items = []
+
+def handle(event: dict[str, Any], *, env: DiscoverEnv, clients: FleetClients, now: datetime) -> dict[str, Any]:
+    request = read_event(DiscoverEvent, event)
+    target = request.target
+    runs = RunTable(clients.dynamodb(), env.table_name)
+    only: list[str] | None = None
+    if request.rerun_of:
+        only = runs.rerun_instances(target.run_id, target.account_id, target.region)
+
+    spoke = clients.spoke(target)
+    instances = dict(_matching_instances(spoke.ec2(), request.selector.tags, only)) if only != [] else {}
+    agents = _ssm_agents(spoke.ssm(), list(instances))
+    expires = expires_at(now, env.retention_days)
+    items: list[InstanceRecord] = []
     counts = {"targeted": 0, "unreachable": 0, "linux": 0, "windows": 0}
     for instance_id, instance in sorted(instances.items()):
-        reason = _unreachable_reason(instance, agents.get(instance_id))
-        platform = platform_of(instance.get("Platform") or agents.get(instance_id, {}).get("PlatformType"))
+        agent = agents.get(instance_id)
+        reason = _unreachable_reason(instance, agent)
+        platform = platform_of(instance.get("Platform") or (agent or {}).get("PlatformType"))
         counts["unreachable" if reason else "targeted"] += 1
         counts[platform] += 0 if reason else 1
         items.append(
             {
-                "pk": records.run_pk(target.run_id),
-                "sk": records.instance_sk(target.account_id, target.region, instance_id),
+                "pk": run_pk(target.run_id),
+                "sk": instance_sk(target.account_id, target.region, instance_id),
                 "waveIndex": target.wave_index,
                 "accountId": target.account_id,
                 "region": target.region,
@@ -54,11 +74,11 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
                 "platform": platform,
                 "name": _tag(instance, "Name"),
                 "discovery": {"reachable": reason is None, "reason": reason or "", "state": instance["State"]["Name"]},
-                "discoveredAt": records.iso(now),
+                "discoveredAt": iso(now),
                 "expiresAt": expires,
             }
         )
-    put_all(clients.hub("dynamodb"), env.table_name, items)
+    runs.put_instances(items)
     logger.info("discovered", extra={**target.log_keys(), **counts})
     metrics.add_metric(name="InstancesTargeted", unit=MetricUnit.Count, value=counts["targeted"])
     metrics.add_metric(name="InstancesUnreachable", unit=MetricUnit.Count, value=counts["unreachable"])
@@ -70,9 +90,11 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
 
 
 def _matching_instances(
-    ec2: Any, tags: Mapping[str, list[str]], only: list[str] | None
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    filters = [{"Name": f"tag:{key}", "Values": list(values)} for key, values in sorted(tags.items())]
+    ec2: EC2Client, tags: Mapping[str, Sequence[str]], only: list[str] | None
+) -> Iterator[tuple[str, InstanceTypeDef]]:
+    filters: list[FilterTypeDef] = [
+        {"Name": f"tag:{key}", "Values": list(values)} for key, values in sorted(tags.items())
+    ]
     filters.append({"Name": "instance-state-name", "Values": LIVE_STATES})
     if only is not None:
         # A filter, not InstanceIds: an instance terminated since the earlier run is simply not found.
@@ -83,9 +105,9 @@ def _matching_instances(
                 yield instance["InstanceId"], instance
 
 
-def _ssm_agents(ssm: Any, instance_ids: list[str]) -> dict[str, dict[str, Any]]:
+def _ssm_agents(ssm: SSMClient, instance_ids: list[str]) -> dict[str, InstanceInformationTypeDef]:
     """SSM's view (PingStatus, PlatformType) of the given instances; absent ones are not managed."""
-    agents: dict[str, dict[str, Any]] = {}
+    agents: dict[str, InstanceInformationTypeDef] = {}
     paginator = ssm.get_paginator("describe_instance_information")
     for start in range(0, len(instance_ids), SSM_FILTER_BATCH):
         batch = instance_ids[start : start + SSM_FILTER_BATCH]
@@ -95,7 +117,7 @@ def _ssm_agents(ssm: Any, instance_ids: list[str]) -> dict[str, dict[str, Any]]:
     return agents
 
 
-def _unreachable_reason(instance: Mapping[str, Any], agent: Mapping[str, Any] | None) -> str | None:
+def _unreachable_reason(instance: InstanceTypeDef, agent: InstanceInformationTypeDef | None) -> str | None:
     state = instance["State"]["Name"]
     if state != "running":
         return f"instance-{state}"
@@ -106,8 +128,8 @@ def _unreachable_reason(instance: Mapping[str, Any], agent: Mapping[str, Any] | 
     return None
 
 
-def _tag(instance: Mapping[str, Any], key: str) -> str:
+def _tag(instance: InstanceTypeDef, key: str) -> str:
     return next((tag["Value"] for tag in instance.get("Tags", []) if tag["Key"] == key), "")
 
 
-lambda_handler = entry_point(handle)
+lambda_handler = entry_point(handle, DiscoverEnv)

@@ -8,33 +8,59 @@ the run, or the run failed. Writes ``runs/<runId>/report/{summary.json,instances
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from handlers.common import outcomes, records, report
-from handlers.common.aws import Clients
-from handlers.common.events import field, optional
-from handlers.common.runtime import Env, entry_point, logger, metrics
+from handlers.contract.environment import FinalizeEnv
 from handlers.contract.errors import HALTING
+from handlers.contract.table import RunStatus, WaveStatus
+from handlers.domain import outcomes, report
+from handlers.records.codec import iso
+from handlers.records.items import InstanceRecord, TargetRecord, WaveApproval, WaveRecord
+from handlers.records.repository import RunTable
+from handlers.runtime.clients import HubClients
+from handlers.runtime.entry import entry_point
+from handlers.runtime.events import key, read_event
+from handlers.runtime.observability import logger, metrics
 
 HALTING_NAMES = {error.error_name() for error in HALTING}
 SUBJECT_LENGTH = 100
+# How the report shows a wave without a record of its own, and a required approval that was never asked for.
+NOT_STARTED, UNRECORDED, NOT_REQUESTED = "NOT_STARTED", "UNRECORDED", "NOT_REQUESTED"
+TARGET_SUMMARY_FIELDS = ("accountId", "region", "status", "outcome", "counts", "error")
 
 
-def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) -> dict[str, Any]:
-    run_id = field(event, "runId", str)
-    halt = optional(event, "halt", dict, {})
-    dynamodb = clients.hub("dynamodb")
-    items = list(records.query_prefix(dynamodb, env.table_name, run_id, ""))
-    meta = next((item for item in items if item["sk"] == records.META), None)
+@dataclass(frozen=True)
+class Halt:
+    """Why the waves stopped early (the Waves map's Catch); empty when they did not."""
+
+    error: str | None = key("Error", None)
+    cause: str | None = key("Cause", None)
+
+    def __bool__(self) -> bool:
+        return self.error is not None or self.cause is not None
+
+
+@dataclass(frozen=True)
+class FinalizeEvent:
+    run_id: str
+    halt: Halt = Halt()
+
+
+def handle(event: dict[str, Any], *, env: FinalizeEnv, clients: HubClients, now: datetime) -> dict[str, Any]:
+    request = read_event(FinalizeEvent, event)
+    run_id, halt = request.run_id, request.halt
+    runs = RunTable(clients.dynamodb(), env.table_name)
+    recorded = runs.read_run(run_id)
+    meta = recorded.meta
     if meta is None:
         raise RuntimeError(f"run {run_id} has no META record")
     plan = json.loads(meta["plan"])
-    waves = {item["waveIndex"]: item for item in items if item["sk"].startswith("WAVE#")}
-    targets = [item for item in items if item["sk"].startswith("TARGET#")]
-    instances = [item for item in items if item["sk"].startswith("INSTANCE#")]
+    waves, targets, instances = recorded.waves, recorded.targets, recorded.instances
 
     status, outcome, reason = _decide(halt, waves, targets, instances)
     wave_names = {wave["index"]: wave["name"] for wave in plan["waves"]}
@@ -48,35 +74,24 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
         "rebootOption": meta["rebootOption"],
         "documentDigest": meta["documentDigest"],
         "startedAt": meta["startedAt"],
-        "endedAt": records.iso(now),
+        "endedAt": iso(now),
         "totals": outcomes.add_counts(t["counts"] for t in targets),
         "waves": [_wave_summary(wave, waves.get(wave["index"]), targets, halt) for wave in plan["waves"]],
     }
     prefix = f"runs/{run_id}/report/"
-    if env.artifact_bucket:
-        s3 = clients.hub("s3")
-        for name, body, content_type in (
-            ("summary.json", report.summary_json(summary), "application/json"),
-            ("instances.csv", report.instances_csv(rows), "text/csv; charset=utf-8"),
-            ("report.html", report.report_html(summary, rows), "text/html; charset=utf-8"),
-        ):
-            s3.put_object(Bucket=env.artifact_bucket, Key=prefix + name, Body=body.encode(), ContentType=content_type)
-    dynamodb.update_item(
-        TableName=env.table_name,
-        Key=records.key(run_id, records.META),
-        UpdateExpression="SET #status = :status, outcome = :outcome, reason = :reason, endedAt = :now, "
-        "reportPrefix = :prefix",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues=records.to_item(
-            {":status": status, ":outcome": outcome, ":reason": reason, ":now": records.iso(now), ":prefix": prefix}
-        ),
+    s3 = clients.s3()
+    for name, body, content_type in (
+        ("summary.json", report.summary_json(summary), "application/json"),
+        ("instances.csv", report.instances_csv(rows), "text/csv; charset=utf-8"),
+        ("report.html", report.report_html(summary, rows), "text/html; charset=utf-8"),
+    ):
+        s3.put_object(Bucket=env.artifact_bucket, Key=prefix + name, Body=body.encode(), ContentType=content_type)
+    runs.set_final_state(run_id, status=status, outcome=outcome, reason=reason, ended_at=iso(now), report_prefix=prefix)
+    clients.sns().publish(
+        TopicArn=env.topic_arn,
+        Subject=f"Patch run {run_id}: {status} ({outcome})"[:SUBJECT_LENGTH],
+        Message=_message(summary, env.artifact_bucket, prefix),
     )
-    if env.topic_arn:
-        clients.hub("sns").publish(
-            TopicArn=env.topic_arn,
-            Subject=f"Patch run {run_id}: {status} ({outcome})"[:SUBJECT_LENGTH],
-            Message=_message(summary, env.artifact_bucket, prefix),
-        )
     logger.info("run finished", extra={"status": status, "outcome": outcome, "reason": reason})
     metrics.add_metric(name=f"Runs{status.title()}", unit=MetricUnit.Count, value=1)
     return {
@@ -84,70 +99,68 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
         "status": status,
         "outcome": outcome,
         "reason": reason,
-        "errorName": "RunHalted" if status == "HALTED" else "RunFailed",
-        "report": f"s3://{env.artifact_bucket}/{prefix}" if env.artifact_bucket else "",
+        "errorName": "RunHalted" if status == RunStatus.HALTED else "RunFailed",
+        "report": f"s3://{env.artifact_bucket}/{prefix}",
     }
 
 
 def _decide(
-    halt: dict[str, Any], waves: dict[int, Any], targets: list[Any], instances: list[Any]
-) -> tuple[str, int, str]:
+    halt: Halt, waves: dict[int, WaveRecord], targets: list[TargetRecord], instances: list[InstanceRecord]
+) -> tuple[RunStatus, int, str]:
     if halt:
-        error = str(halt.get("Error", "Error"))
+        error = halt.error if halt.error is not None else "Error"
         if error in HALTING_NAMES:
-            halted = next((w["reason"] for w in waves.values() if w.get("status") == "HALTED"), "")
-            return "HALTED", outcomes.FAILED, halted or _cause(halt)
-        return "FAILED", outcomes.FAILED, f"{error}: {_cause(halt)}"
+            halted = next((w["reason"] for w in waves.values() if w.get("status") == WaveStatus.HALTED), "")
+            return RunStatus.HALTED, outcomes.FAILED, halted or _cause(halt)
+        return RunStatus.FAILED, outcomes.FAILED, f"{error}: {_cause(halt)}"
     if not instances:
         # Nothing matched anywhere: a mistyped selector must not look like a successful patch run.
-        return "FAILED", outcomes.FAILED, "no instance matched the selector in any target"
+        return RunStatus.FAILED, outcomes.FAILED, "no instance matched the selector in any target"
     outcome = outcomes.combined(t["outcome"] for t in targets)
     succeeded = sum(1 for i in instances if i.get("final", {}).get("status") == outcomes.SUCCEEDED)
     if outcome == outcomes.OK:
-        return "SUCCEEDED", outcomes.OK, ""
+        return RunStatus.SUCCEEDED, outcomes.OK, ""
     if succeeded:
-        return "PARTIAL", outcomes.PARTIAL, "some instances were not patched; see the report"
-    return "FAILED", outcomes.FAILED, "no instance was patched"
+        return RunStatus.PARTIAL, outcomes.PARTIAL, "some instances were not patched; see the report"
+    return RunStatus.FAILED, outcomes.FAILED, "no instance was patched"
 
 
 def _wave_summary(
-    planned: dict[str, Any], recorded: dict[str, Any] | None, targets: list[Any], halt: dict[str, Any]
+    planned: dict[str, Any], recorded: WaveRecord | None, targets: list[TargetRecord], halt: Halt
 ) -> dict[str, Any]:
     index = planned["index"]
     own = sorted((t for t in targets if t["waveIndex"] == index), key=lambda t: (t["accountId"], t["region"]))
-    recorded = recorded or {}
-    unrecorded = "NOT_STARTED" if halt else "UNRECORDED"
+    wave: WaveRecord = recorded if recorded is not None else {"pk": "", "sk": ""}
+    unrecorded = NOT_STARTED if halt else UNRECORDED
     return {
         "index": index,
         "name": planned["name"],
         # A wave still waiting for approval when the run stopped has an approval but no status.
-        "status": recorded.get("status", unrecorded),
-        "outcome": recorded.get("outcome"),
-        "reason": recorded.get("reason", ""),
-        "approval": _approval_summary(planned, recorded.get("approval")),
+        "status": wave.get("status", unrecorded),
+        "outcome": wave.get("outcome"),
+        "reason": wave.get("reason", ""),
+        "approval": _approval_summary(planned, wave.get("approval")),
         "counts": outcomes.add_counts(t["counts"] for t in own),
-        "targets": [
-            {key: t.get(key, "") for key in ("accountId", "region", "status", "outcome", "counts", "error")}
-            for t in own
-        ],
+        "targets": [{name: cast(Mapping[str, Any], t).get(name, "") for name in TARGET_SUMMARY_FIELDS} for t in own],
     }
 
 
-def _approval_summary(planned: dict[str, Any], approval: dict[str, Any] | None) -> dict[str, Any] | None:
+def _approval_summary(planned: dict[str, Any], approval: WaveApproval | None) -> dict[str, Any] | None:
     """Who decided a wave's approval, when, and from where; None for a wave that needed none."""
     if not planned["approval"]["required"]:
         return None
     if approval is None:
-        return {"status": "NOT_REQUESTED"}
+        return {"status": NOT_REQUESTED}
     fields = (
         "status", "approvalId", "approvers", "unreachableApprovers", "requestedAt", "expiresAt",
         "decidedBy", "decidedAt", "sourceIp", "detail",
     )  # fmt: skip
-    return {name: approval[name] for name in fields if name in approval}
+    recorded = cast(Mapping[str, Any], approval)
+    return {name: recorded[name] for name in fields if name in recorded}
 
 
-def _cause(halt: dict[str, Any]) -> str:
-    cause = str(halt.get("Cause", ""))
+def _cause(halt: Halt) -> str:
+    cause = halt.cause or ""
     try:
         return str(json.loads(cause).get("errorMessage", cause))
     except (ValueError, AttributeError):
@@ -165,9 +178,8 @@ def _message(summary: dict[str, Any], bucket: str, prefix: str) -> str:
     ]
     lines += [f"- wave {w['name']}: {w['status']} {w['reason']}".rstrip() for w in summary["waves"]]
     lines += [f"  approval: {report.approval_text(w['approval'])}" for w in summary["waves"] if w["approval"]]
-    if bucket:
-        lines += ["", f"Report: s3://{bucket}/{prefix}report.html"]
+    lines += ["", f"Report: s3://{bucket}/{prefix}report.html"]
     return "\n".join(line for line in lines if line is not None)
 
 
-lambda_handler = entry_point(handle)
+lambda_handler = entry_point(handle, FinalizeEnv)

@@ -8,55 +8,78 @@ the target.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from handlers.common import invocations, records
-from handlers.common.aws import Clients
-from handlers.common.events import Target, field
-from handlers.common.fleet import COMMAND_TERMINAL, schedule
-from handlers.common.runtime import Env, entry_point, logger, metrics
+from handlers.contract.environment import PollCommandEnv
 from handlers.contract.errors import CommandDeadlineExceeded, InvalidEvent
+from handlers.domain import invocations
+from handlers.domain.fleet import COMMAND_TERMINAL, schedule
+from handlers.domain.target import TargetEvent
+from handlers.records.codec import expires_at, iso, parse_iso
+from handlers.records.repository import RunTable
+from handlers.runtime.clients import FleetClients
+from handlers.runtime.entry import entry_point
+from handlers.runtime.events import read_event
+from handlers.runtime.observability import logger, metrics
 
-# ListCommandInvocations output per plugin is cut at 2,500 characters; a reason needs far less.
-REASON_LENGTH = 500
+
+@dataclass(frozen=True)
+class Command:
+    """The command SendCommand (or the previous poll) returned."""
+
+    command_id: str
+    phase: str
+    deadline: str
 
 
-def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) -> dict[str, Any]:
-    target = Target.from_event(event)
-    command = field(event, "command", dict)
-    command_id = field(event, "command.commandId", str)
-    phase = field(event, "command.phase", str)
-    deadline = records.parse_iso(field(event, "command.deadline", str))
-    operation = field(event, "settings.operation", str)
-    ssm = target.spoke(clients, "ssm")
+@dataclass(frozen=True)
+class Settings:
+    operation: str
 
-    listed = ssm.list_commands(CommandId=command_id)["Commands"]
+
+@dataclass(frozen=True, kw_only=True)
+class PollCommandEvent(TargetEvent):
+    command: Command
+    settings: Settings
+
+
+def handle(event: dict[str, Any], *, env: PollCommandEnv, clients: FleetClients, now: datetime) -> dict[str, Any]:
+    request = read_event(PollCommandEvent, event)
+    target, command = request.target, request.command
+    deadline = parse_iso(command.deadline)
+    ssm = clients.spoke(target).ssm()
+    runs = RunTable(clients.dynamodb(), env.table_name)
+
+    listed = ssm.list_commands(CommandId=command.command_id)["Commands"]
     if not listed:
         raise InvalidEvent(
-            f"event.command.commandId: {command_id} is unknown to SSM in {target.account_id}/{target.region}"
+            f"event.command.commandId: {command.command_id} is unknown to SSM in {target.account_id}/{target.region}"
         )
     status = listed[0]["Status"]
     metrics.add_metric(name="CommandPolls", unit=MetricUnit.Count, value=1)
-    where = {**target.log_keys(), "commandId": command_id, "phase": phase}
+    where = {**target.log_keys(), "commandId": command.command_id, "phase": command.phase}
+    state = {"commandId": command.command_id, "phase": command.phase, "deadline": command.deadline, "status": status}
+    expires = expires_at(now, env.retention_days)
     if status in COMMAND_TERMINAL:
-        counts = invocations.record(ssm, clients.hub("dynamodb"), env, target, command_id, phase=phase, now=now)
+        counts = invocations.record(ssm, runs, target, command.command_id, phase=command.phase, expires_at=expires)
         logger.info("command finished", extra={**where, "status": status, **counts})
-        return {**command, "done": True, "status": status, "nextWaitSeconds": 0}
+        return {**state, "done": True, "nextWaitSeconds": 0}
     if now >= deadline:
-        invocations.cancel(ssm, command_id)
-        counts = invocations.record(ssm, clients.hub("dynamodb"), env, target, command_id, phase=phase, now=now)
+        invocations.cancel(ssm, command.command_id)
+        counts = invocations.record(ssm, runs, target, command.command_id, phase=command.phase, expires_at=expires)
         metrics.add_metric(name="CommandsPastDeadline", unit=MetricUnit.Count, value=1)
         raise CommandDeadlineExceeded(
-            f"{phase} command {command_id} in {target.account_id}/{target.region} still {status} at its deadline "
-            f"{records.iso(deadline)}; cancelled ({counts.get('finished', 0)} instances had finished)"
+            f"{command.phase} command {command.command_id} in {target.account_id}/{target.region} still {status} "
+            f"at its deadline {iso(deadline)}; cancelled ({counts.get('finished', 0)} instances had finished)"
         )
     remaining = max(1, int((deadline - now).total_seconds()))
     elapsed = (now - listed[0]["RequestedDateTime"]).total_seconds()
-    wait = min(schedule(phase, operation).next_wait(elapsed), remaining)
-    return {**command, "done": False, "status": status, "nextWaitSeconds": wait}
+    wait = min(schedule(command.phase, request.settings.operation).next_wait(elapsed), remaining)
+    return {**state, "done": False, "nextWaitSeconds": wait}
 
 
-lambda_handler = entry_point(handle)
+lambda_handler = entry_point(handle, PollCommandEnv)

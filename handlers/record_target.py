@@ -10,88 +10,100 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from handlers.common import invocations, outcomes, records
-from handlers.common.aws import Clients
-from handlers.common.events import Target, optional
-from handlers.common.fleet import COMMAND_TERMINAL, PATCH
-from handlers.common.runtime import Env, entry_point, logger, metrics
+from handlers.contract.environment import RecordTargetEnv
+from handlers.contract.table import TargetStatus, run_pk, target_sk
+from handlers.domain import invocations, outcomes
+from handlers.domain.fleet import COMMAND_TERMINAL, PATCH
+from handlers.domain.target import Target, TargetEvent
+from handlers.records.codec import expires_at, iso
+from handlers.records.repository import RunTable
+from handlers.runtime.clients import FleetClients
+from handlers.runtime.entry import entry_point
+from handlers.runtime.events import key, read_event
+from handlers.runtime.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
 
 CAUSE_LENGTH = 1000
 
 
-def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) -> dict[str, Any]:
-    target = Target.from_event(event)
-    run_id, account_id, region = target.run_id, target.account_id, target.region
-    error = optional(event, "error", dict, {})
-    error_text = _error_text(error)
-    dynamodb = clients.hub("dynamodb")
-    if error:
-        _settle_patch_command(target, env, clients, now)
+@dataclass(frozen=True)
+class CaughtError:
+    """What a state machine Catch passes on (``$.error``)."""
+
+    error: str = key("Error", "Error")
+    cause: str = key("Cause", "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordTargetEvent(TargetEvent):
+    error: CaughtError | None = None  # the failure path
+
+
+def handle(event: dict[str, Any], *, env: RecordTargetEnv, clients: FleetClients, now: datetime) -> dict[str, Any]:
+    request = read_event(RecordTargetEvent, event)
+    target = request.target
+    error_text = _error_text(request.error)
+    runs = RunTable(clients.dynamodb(), env.table_name)
+    if request.error:
+        _settle_patch_command(target, runs, clients, expires=expires_at(now, env.retention_days))
 
     finals = []
-    for item in records.query_prefix(dynamodb, env.table_name, run_id, records.instance_sk(account_id, region)):
+    for item in runs.instances(target.run_id, target.account_id, target.region):
         final = outcomes.instance_final(item, target_error=error_text)
         finals.append(final)
         if item.get("final") != final:
-            dynamodb.update_item(
-                TableName=env.table_name,
-                Key=records.key(run_id, item["sk"]),
-                UpdateExpression="SET #final = :final",
-                ExpressionAttributeNames={"#final": "final"},
-                ExpressionAttributeValues=records.to_item({":final": final}),
-            )
+            runs.record_instance_final(item, final)
     counts = outcomes.tally(finals)
-    outcome = outcomes.target_outcome(counts, errored=bool(error))
-    status = "ERRORED" if error else ("SKIPPED" if counts["total"] == 0 else "COMPLETED")
-    dynamodb.put_item(
-        TableName=env.table_name,
-        Item=records.to_item(
-            {
-                "pk": records.run_pk(run_id),
-                "sk": records.target_sk(target.wave_index, account_id, region),
-                "waveIndex": target.wave_index,
-                "accountId": account_id,
-                "region": region,
-                "status": status,
-                "outcome": outcome,
-                "counts": counts,
-                "error": error_text,
-                "recordedAt": records.iso(now),
-                "expiresAt": records.expires_at(now, env.retention_days),
-            }
-        ),
+    outcome = outcomes.target_outcome(counts, errored=bool(request.error))
+    if request.error:
+        status = TargetStatus.ERRORED
+    else:
+        status = TargetStatus.SKIPPED if counts["total"] == 0 else TargetStatus.COMPLETED
+    runs.record_target(
+        {
+            "pk": run_pk(target.run_id),
+            "sk": target_sk(target.wave_index, target.account_id, target.region),
+            "waveIndex": target.wave_index,
+            "accountId": target.account_id,
+            "region": target.region,
+            "status": status,
+            "outcome": outcome,
+            "counts": counts,
+            "error": error_text,
+            "recordedAt": iso(now),
+            "expiresAt": expires_at(now, env.retention_days),
+        }
     )
     logger.info(
         "target recorded",
-        extra={"accountId": account_id, "region": region, "status": status, "outcome": outcome, **counts},
+        extra={"accountId": target.account_id, "region": target.region, "status": status, "outcome": outcome, **counts},
     )
     metrics.add_metric(name=f"Targets{outcome}", unit=MetricUnit.Count, value=1)
     return {"status": status, "outcome": outcome}
 
 
-def _settle_patch_command(target: Target, env: Env, clients: Clients, now: datetime) -> None:
+def _settle_patch_command(target: Target, runs: RunTable, clients: FleetClients, *, expires: int) -> None:
     """A target failed after its patch command was sent (a poll that kept failing, say): record what the
     instances did and cancel what still runs, so nothing keeps patching unwatched and a re-run does not patch
     instances that succeeded. Best effort: the failure is recorded whatever happens here."""
-    ledger = records.get_item(
-        clients.hub("dynamodb"),
-        env.table_name,
-        records.key(target.run_id, records.command_sk(target.wave_index, target.account_id, target.region, PATCH)),
-    )
-    command_id = (ledger or {}).get("commandId")
+    ledger = runs.ledger_entry(target, PATCH)
+    command_id = ledger.get("commandId") if ledger else None
     if not command_id:
         return
     try:
-        ssm = target.spoke(clients, "ssm")
+        ssm = clients.spoke(target).ssm()
         if not _has_ended(ssm, command_id):
             invocations.cancel(ssm, command_id)
-        invocations.record(ssm, clients.hub("dynamodb"), env, target, command_id, phase=PATCH, now=now)
+        invocations.record(ssm, runs, target, command_id, phase=PATCH, expires_at=expires)
     except Exception as failure:
         logger.warning(
             "could not settle the patch command",
@@ -99,7 +111,7 @@ def _settle_patch_command(target: Target, env: Env, clients: Clients, now: datet
         )
 
 
-def _has_ended(ssm: Any, command_id: str) -> bool:
+def _has_ended(ssm: SSMClient, command_id: str) -> bool:
     """Whether the command has ended; if SSM will not say (the failure may be SSM itself), assume it has not."""
     try:
         listed = ssm.list_commands(CommandId=command_id)["Commands"]
@@ -108,14 +120,14 @@ def _has_ended(ssm: Any, command_id: str) -> bool:
     return bool(listed) and listed[0]["Status"] in COMMAND_TERMINAL
 
 
-def _error_text(error: dict[str, Any]) -> str:
-    if not error:
+def _error_text(error: CaughtError | None) -> str:
+    if error is None:
         return ""
-    cause = str(error.get("Cause", ""))
+    cause = error.cause
     # Lambda errors arrive as a JSON document in Cause; keep the message, not the stack trace.
     with contextlib.suppress(ValueError, AttributeError):
         cause = str(json.loads(cause).get("errorMessage", cause))
-    return f"{error.get('Error', 'Error')}: {cause}"[:CAUSE_LENGTH]
+    return f"{error.error}: {cause}"[:CAUSE_LENGTH]
 
 
-lambda_handler = entry_point(handle)
+lambda_handler = entry_point(handle, RecordTargetEnv)

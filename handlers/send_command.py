@@ -15,26 +15,29 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from handlers.common import records
-from handlers.common.aws import Clients, is_transient
-from handlers.common.events import Target, field, optional
-from handlers.common.fleet import (
-    DELIVERY_TIMEOUT_SECONDS,
-    PATCH,
-    PHASES,
-    SNAPSHOT,
-    SNAPSHOT_DEADLINE_MINUTES,
-    schedule,
-)
-from handlers.common.runtime import Env, entry_point, logger, metrics
 from handlers.contract import conventions
+from handlers.contract.environment import SendCommandEnv
 from handlers.contract.errors import CommandLedgerBusy, CommandRejected
+from handlers.contract.table import LedgerStatus, command_sk, run_pk
+from handlers.domain.fleet import DELIVERY_TIMEOUT_SECONDS, PATCH, PHASES, SNAPSHOT, SNAPSHOT_DEADLINE_MINUTES, schedule
+from handlers.domain.target import Selector, Target, TargetEvent
+from handlers.records.codec import expires_at, iso, parse_iso
+from handlers.records.items import LedgerEntry
+from handlers.records.repository import RunTable
+from handlers.runtime.clients import FleetClients, is_transient
+from handlers.runtime.entry import entry_point
+from handlers.runtime.events import read_event
+from handlers.runtime.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
 
 # How far before the reservation to look for a command this ledger entry may already have sent.
 LEDGER_LOOKBACK = timedelta(minutes=5)
@@ -42,52 +45,77 @@ LEDGER_LOOKBACK = timedelta(minutes=5)
 LEASE = timedelta(seconds=90)
 
 
-def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) -> dict[str, Any]:
-    target = Target.from_event(event)
-    phase = field(event, "phase", str)
-    settings = field(event, "settings", dict)
+@dataclass(frozen=True)
+class Settings:
+    """The run's settings (the workflow passes all of them; these are what a command needs)."""
+
+    operation: str
+    reboot_option: str
+    snapshot_id: str
+    selector: Selector
+    patch_timeout_minutes: int = 180
+    rerun_of: str = ""
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """How SSM rolls the patch command out over the target's instances."""
+
+    max_concurrency: str
+    max_errors: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SendCommandEvent(TargetEvent):
+    phase: str
+    settings: Settings
+    wave: Rollout
+
+
+def handle(event: dict[str, Any], *, env: SendCommandEnv, clients: FleetClients, now: datetime) -> dict[str, Any]:
+    request = read_event(SendCommandEvent, event)
+    target, phase, settings = request.target, request.phase, request.settings
     if phase not in PHASES:
         raise CommandRejected(f"event.phase: {phase!r} is not one of {', '.join(PHASES)}")
-    operation = field(event, "settings.operation", str)
-    ledger_key = records.key(
-        target.run_id, records.command_sk(target.wave_index, target.account_id, target.region, phase)
-    )
     token = _token(target.run_id, target.wave_index, target.account_id, target.region, phase)
-    dynamodb = clients.hub("dynamodb")
-    ssm = target.spoke(clients, "ssm")
+    runs = RunTable(clients.dynamodb(), env.table_name)
+    spoke = clients.spoke(target)
+    ssm = spoke.ssm()
 
     attempt = uuid.uuid4().hex
-    entry = records.get_item(dynamodb, env.table_name, ledger_key) or _reserve(
-        dynamodb, env, ledger_key, now=now, token=token, wave_index=target.wave_index, attempt=attempt
+    entry = runs.ledger_entry(target, phase) or runs.reserve_ledger_entry(
+        _reservation(target, phase, now=now, token=token, attempt=attempt, retention_days=env.retention_days)
     )
     command_id = entry.get("commandId")
     if command_id is None and entry.get("holder") != attempt:
         # An earlier attempt reserved this command and never recorded it: it sent it and died, died before
         # sending, or is still running. Take over only once its lease has run out, then look before sending.
-        _take_over(dynamodb, env.table_name, ledger_key, entry, attempt=attempt, now=now)
-        command_id = _find_sent(ssm, token, since=records.parse_iso(entry["reservedAt"]))
+        _take_over(runs, target, phase, entry, attempt=attempt, now=now)
+        command_id = _find_sent(ssm, token, since=parse_iso(entry["reservedAt"]))
     if command_id is None:
-        request = _request(event, env, target, dynamodb, phase=phase, token=token)
+        command = _request(request, env, runs, token=token)
         # No SDK retries here: a retried SendCommand after a timeout could patch twice. A failure goes back to
         # the state machine, whose retry comes through the ledger above.
-        command_id = _send(target.spoke(clients, "ssm", retries=False), request)
+        command_id = _send(spoke.ssm(retries=False), command)
         metrics.add_metric(name="CommandsSent", unit=MetricUnit.Count, value=1)
         logger.info(
             "command sent",
-            extra={**target.log_keys(), "commandId": command_id, "phase": phase, "document": request["DocumentName"]},
+            extra={**target.log_keys(), "commandId": command_id, "phase": phase, "document": command["DocumentName"]},
         )
     else:
         metrics.add_metric(name="CommandsReused", unit=MetricUnit.Count, value=1)
         logger.info("command reused from ledger", extra={"commandId": command_id, "phase": phase})
-    minutes = SNAPSHOT_DEADLINE_MINUTES if phase == SNAPSHOT else int(settings.get("patchTimeoutMinutes", 180))
-    deadline = records.parse_iso(entry["reservedAt"]) + timedelta(minutes=minutes)
-    _complete(dynamodb, env.table_name, ledger_key, command_id=command_id, now=now, deadline=deadline)
+    minutes = SNAPSHOT_DEADLINE_MINUTES if phase == SNAPSHOT else settings.patch_timeout_minutes
+    deadline = parse_iso(entry["reservedAt"]) + timedelta(minutes=minutes)
+    _complete(runs, target, phase, command_id=command_id, now=now, deadline=deadline)
     return {
         "commandId": command_id,
         "phase": phase,
-        "deadline": records.iso(deadline),
+        "deadline": iso(deadline),
         # About as long as the work takes, but never past the deadline (the poll there cancels the command).
-        "nextWaitSeconds": max(1, min(schedule(phase, operation).first, int((deadline - now).total_seconds()))),
+        "nextWaitSeconds": max(
+            1, min(schedule(phase, settings.operation).first, int((deadline - now).total_seconds()))
+        ),
         "done": False,
     }
 
@@ -96,54 +124,35 @@ def _token(*parts: object) -> str:
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:16]
 
 
-def _reserve(
-    dynamodb: Any, env: Env, ledger_key: dict[str, Any], *, now: datetime, token: str, wave_index: int, attempt: str
-) -> dict[str, Any]:
-    entry = {
-        "pk": ledger_key["pk"]["S"],
-        "sk": ledger_key["sk"]["S"],
-        "status": "RESERVED",
+def _reservation(
+    target: Target, phase: str, *, now: datetime, token: str, attempt: str, retention_days: int
+) -> LedgerEntry:
+    return {
+        "pk": run_pk(target.run_id),
+        "sk": command_sk(target.wave_index, target.account_id, target.region, phase),
+        "status": LedgerStatus.RESERVED,
         "token": token,
-        "waveIndex": wave_index,
-        "reservedAt": records.iso(now),
+        "waveIndex": target.wave_index,
+        "reservedAt": iso(now),
         "holder": attempt,
-        "leaseUntil": records.iso(now + LEASE),
-        "expiresAt": records.expires_at(now, env.retention_days),
+        "leaseUntil": iso(now + LEASE),
+        "expiresAt": expires_at(now, retention_days),
     }
-    try:
-        dynamodb.put_item(
-            TableName=env.table_name, Item=records.to_item(entry), ConditionExpression="attribute_not_exists(pk)"
-        )
-    except dynamodb.exceptions.ConditionalCheckFailedException:
-        # Another attempt reserved it first: follow that attempt's entry.
-        existing = records.get_item(dynamodb, env.table_name, ledger_key)
-        assert existing is not None
-        return existing
-    return entry
 
 
-def _take_over(
-    dynamodb: Any, table: str, ledger_key: dict[str, Any], entry: dict[str, Any], *, attempt: str, now: datetime
-) -> None:
-    if now < records.parse_iso(entry["leaseUntil"]):
+def _take_over(runs: RunTable, target: Target, phase: str, entry: LedgerEntry, *, attempt: str, now: datetime) -> None:
+    if now < parse_iso(entry["leaseUntil"]):
         raise CommandLedgerBusy(f"another attempt holds the command ledger until {entry['leaseUntil']}; retry later")
-    try:
-        dynamodb.update_item(
-            TableName=table,
-            Key=ledger_key,
-            UpdateExpression="SET holder = :me, leaseUntil = :until",
-            ConditionExpression="holder = :previous AND attribute_not_exists(commandId)",
-            ExpressionAttributeValues=records.to_item(
-                {":me": attempt, ":until": records.iso(now + LEASE), ":previous": entry["holder"]}
-            ),
-        )
-    except dynamodb.exceptions.ConditionalCheckFailedException:
-        raise CommandLedgerBusy("another attempt took over the command ledger first; retry later") from None
+    taken = runs.take_over_ledger_entry(
+        target, phase, previous_holder=entry["holder"], holder=attempt, lease_until=iso(now + LEASE)
+    )
+    if not taken:
+        raise CommandLedgerBusy("another attempt took over the command ledger first; retry later")
 
 
-def _find_sent(ssm: Any, token: str, *, since: datetime) -> str | None:
+def _find_sent(ssm: SSMClient, token: str, *, since: datetime) -> str | None:
     """A command this ledger entry already sent (its Comment ends with the token), if any."""
-    after = records.iso(since - LEDGER_LOOKBACK)
+    after = iso(since - LEDGER_LOOKBACK)
     for page in ssm.get_paginator("list_commands").paginate(Filters=[{"key": "InvokedAfter", "value": after}]):
         for command in page["Commands"]:
             if str(command.get("Comment", "")).endswith(f"#{token}"):
@@ -151,76 +160,63 @@ def _find_sent(ssm: Any, token: str, *, since: datetime) -> str | None:
     return None
 
 
-def _request(
-    event: dict[str, Any], env: Env, target: Target, dynamodb: Any, *, phase: str, token: str
-) -> dict[str, Any]:
-    request: dict[str, Any] = {
-        **_addressing(event, env, target, dynamodb),
+def _request(request: SendCommandEvent, env: SendCommandEnv, runs: RunTable, *, token: str) -> dict[str, Any]:
+    target, phase, settings = request.target, request.phase, request.settings
+    command: dict[str, Any] = {
+        **_addressing(settings, target, runs),
         "TimeoutSeconds": DELIVERY_TIMEOUT_SECONDS[phase],
         # Comment is at most 100 characters: the run id (cut) for people, the token for the ledger.
         "Comment": f"{target.run_id[:60]} w{target.wave_index:02d} {phase} #{token}",
     }
     if phase == PATCH:
-        request |= {
+        command |= {
             "DocumentName": conventions.PATCH_DOCUMENT_NAME,
             "Parameters": {
-                "Operation": [field(event, "settings.operation", str)],
-                "RebootOption": [field(event, "settings.rebootOption", str)],
-                "SnapshotId": [field(event, "settings.snapshotId", str)],
+                "Operation": [settings.operation],
+                "RebootOption": [settings.reboot_option],
+                "SnapshotId": [settings.snapshot_id],
             },
-            "MaxConcurrency": field(event, "wave.maxConcurrency", str),
-            "MaxErrors": field(event, "wave.maxErrors", str),
+            "MaxConcurrency": request.wave.max_concurrency,
+            "MaxErrors": request.wave.max_errors,
         }
     else:
         # Read-only: let every instance run it, and never let one failure stop the others.
-        request |= {
+        command |= {
             "DocumentName": conventions.snapshot_document_name(env.name_prefix),
             "MaxConcurrency": "100%",
             "MaxErrors": "100%",
         }
-    if env.instance_output and env.artifact_bucket:
-        request |= {
+    if env.instance_output:
+        command |= {
             "OutputS3BucketName": env.artifact_bucket,
             "OutputS3KeyPrefix": f"runs/{target.run_id}/ssm/account-{target.account_id}/region-{target.region}/{phase}",
         }
-    return request
+    return command
 
 
-def _addressing(event: dict[str, Any], env: Env, target: Target, dynamodb: Any) -> dict[str, Any]:
+def _addressing(settings: Settings, target: Target, runs: RunTable) -> dict[str, Any]:
     """Tags for a run (SSM resolves them, so MaxConcurrency/MaxErrors cover the whole scope); the reachable
     instances by id for a re-run (at most 50, which ValidateRun guarantees)."""
-    if not optional(event, "settings.rerunOf", str, ""):
-        tags = field(event, "settings.selector.tags", dict)
+    if not settings.rerun_of:
+        tags = settings.selector.tags
         return {"Targets": [{"Key": f"tag:{key}", "Values": list(values)} for key, values in sorted(tags.items())]}
-    instances = records.query_prefix(
-        dynamodb, env.table_name, target.run_id, records.instance_sk(target.account_id, target.region)
-    )
+    instances = runs.instances(target.run_id, target.account_id, target.region)
     return {"InstanceIds": sorted(i["instanceId"] for i in instances if i.get("discovery", {}).get("reachable"))}
 
 
-def _send(ssm: Any, request: dict[str, Any]) -> str:
+def _send(ssm: SSMClient, command: dict[str, Any]) -> str:
     try:
-        return str(ssm.send_command(**request)["Command"]["CommandId"])
+        return str(ssm.send_command(**command)["Command"]["CommandId"])
     except ClientError as error:
         if is_transient(error):
             raise
-        raise CommandRejected(f"{request['DocumentName']}: {error.response['Error'].get('Message', error)}") from None
+        raise CommandRejected(f"{command['DocumentName']}: {error.response['Error'].get('Message', error)}") from None
 
 
 def _complete(
-    dynamodb: Any, table: str, ledger_key: dict[str, Any], *, command_id: str, now: datetime, deadline: datetime
+    runs: RunTable, target: Target, phase: str, *, command_id: str, now: datetime, deadline: datetime
 ) -> None:
-    dynamodb.update_item(
-        TableName=table,
-        Key=ledger_key,
-        UpdateExpression="SET commandId = :id, #status = :sent, sentAt = if_not_exists(sentAt, :now), "
-        "deadline = :deadline",
-        ConditionExpression="attribute_not_exists(commandId) OR commandId = :id",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues=records.to_item(
-            {":id": command_id, ":sent": "SENT", ":now": records.iso(now), ":deadline": records.iso(deadline)}
-        ),
-    )
+    runs.complete_ledger_entry(target, phase, command_id=command_id, sent_at=iso(now), deadline=iso(deadline))
 
 
-lambda_handler = entry_point(handle)
+lambda_handler = entry_point(handle, SendCommandEnv)

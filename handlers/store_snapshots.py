@@ -16,15 +16,25 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from handlers.common import records
-from handlers.common.aws import Clients
-from handlers.common.events import Target, field
-from handlers.common.fleet import INVOCATION_SUCCESS, OUTPUT_LIMIT, SNAPSHOT, SNAPSHOT_PLUGIN
-from handlers.common.runtime import Env, entry_point, logger, metrics
+from handlers.contract.environment import StoreSnapshotsEnv
+from handlers.domain.fleet import INVOCATION_SUCCESS, OUTPUT_LIMIT, SNAPSHOT_PLUGIN
+from handlers.domain.target import Target, TargetEvent
+from handlers.records.codec import iso
+from handlers.records.items import InstanceRecord
+from handlers.records.repository import RunTable
+from handlers.runtime.clients import FleetClients
+from handlers.runtime.entry import entry_point
+from handlers.runtime.events import read_event
+from handlers.runtime.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_ssm.type_defs import CommandInvocationTypeDef
 
 
 def snapshot_prefix(run_id: str, account_id: str, region: str, platform: str, instance_id: str) -> str:
@@ -32,25 +42,28 @@ def snapshot_prefix(run_id: str, account_id: str, region: str, platform: str, in
     return f"runs/{run_id}/pre/account-{account_id}/region-{region}/{platform}/{instance_id}/"
 
 
-def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) -> dict[str, Any]:
-    target = Target.from_event(event)
-    command_id = field(event, "command.commandId", str)
-    if not env.artifact_bucket:
-        raise RuntimeError("ARTIFACT_BUCKET is not set")
-    ssm = target.spoke(clients, "ssm")
-    dynamodb = clients.hub("dynamodb")
-    known = {
-        item["instanceId"]: item
-        for item in records.query_prefix(
-            dynamodb, env.table_name, target.run_id, records.instance_sk(target.account_id, target.region)
-        )
-    }
+@dataclass(frozen=True)
+class Command:
+    command_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreSnapshotsEvent(TargetEvent):
+    command: Command
+
+
+def handle(event: dict[str, Any], *, env: StoreSnapshotsEnv, clients: FleetClients, now: datetime) -> dict[str, Any]:
+    request = read_event(StoreSnapshotsEvent, event)
+    target, command_id = request.target, request.command.command_id
+    ssm = clients.spoke(target).ssm()
+    runs = RunTable(clients.dynamodb(), env.table_name)
+    known = {item["instanceId"]: item for item in runs.instances(target.run_id, target.account_id, target.region)}
     pages = ssm.get_paginator("list_command_invocations").paginate(CommandId=command_id)
     pending = [i for page in pages for i in page["CommandInvocations"]]
     # Resumable: a retry after a timeout skips the instances whose snapshot is already stored. Copies run side
     # by side (boto3 clients are thread-safe; each copy is a few calls, mostly waiting on the network).
-    todo = [i for i in pending if not known.get(i["InstanceId"], {}).get(SNAPSHOT, {}).get("s3Prefix")]
-    copy = _Copier(target, command_id, known, env, ssm, clients.hub("s3"), dynamodb, now)
+    todo = [i for i in pending if not _stored(known.get(i["InstanceId"]))]
+    copy = _Copier(target, command_id, known, env.artifact_bucket, ssm, clients.s3(), runs, now)
     with ThreadPoolExecutor(max_workers=env.snapshot_copy_workers) as pool:
         results = list(pool.map(copy, todo))
     stored, failed = results.count(True), results.count(False)
@@ -62,29 +75,35 @@ def handle(event: dict[str, Any], *, env: Env, clients: Clients, now: datetime) 
     return {"stored": stored, "failed": failed, "skipped": len(pending) - len(todo)}
 
 
+def _stored(instance: InstanceRecord | None) -> bool:
+    """Whether the instance's snapshot is already in the bucket (its prefix is recorded last)."""
+    return bool(instance and instance.get("snapshot", {}).get("s3Prefix"))
+
+
 @dataclass(frozen=True)
 class _Copier:
     """Copies one instance's snapshot into the bucket and notes where; True if the snapshot itself succeeded."""
 
     target: Target
     command_id: str
-    known: dict[str, dict[str, Any]]
-    env: Env
-    ssm: Any
-    s3: Any
-    dynamodb: Any
+    known: dict[str, InstanceRecord]
+    bucket: str
+    ssm: SSMClient
+    s3: S3Client
+    runs: RunTable
     now: datetime
 
-    def __call__(self, invocation: dict[str, Any]) -> bool:
+    def __call__(self, invocation: CommandInvocationTypeDef) -> bool:
         return _store_one(self, invocation)
 
 
-def _store_one(job: _Copier, invocation: dict[str, Any]) -> bool:
-    target, command_id, known, env, ssm, s3, dynamodb, now = (
-        job.target, job.command_id, job.known, job.env, job.ssm, job.s3, job.dynamodb, job.now,
+def _store_one(job: _Copier, invocation: CommandInvocationTypeDef) -> bool:
+    target, command_id, known, bucket, ssm, s3, runs, now = (
+        job.target, job.command_id, job.known, job.bucket, job.ssm, job.s3, job.runs, job.now,
     )  # fmt: skip
     instance_id = invocation["InstanceId"]
-    platform = known.get(instance_id, {}).get("platform", "linux")
+    instance = known.get(instance_id)
+    platform = instance.get("platform", "linux") if instance else "linux"
     output = ssm.get_command_invocation(
         CommandId=command_id, InstanceId=instance_id, PluginName=SNAPSHOT_PLUGIN[platform]
     )
@@ -103,26 +122,20 @@ def _store_one(job: _Copier, invocation: dict[str, Any]) -> bool:
         "responseCode": output.get("ResponseCode", -1),
         "executionStartDateTime": output.get("ExecutionStartDateTime", ""),
         "executionEndDateTime": output.get("ExecutionEndDateTime", ""),
-        "storedAt": records.iso(now),
+        "storedAt": iso(now),
         "stdoutTruncated": len(stdout) >= OUTPUT_LIMIT,
         "stderrTruncated": len(stderr) >= OUTPUT_LIMIT,
     }
-    _put(s3, env.artifact_bucket, prefix + "stdout.txt", stdout, "text/plain; charset=utf-8")
-    _put(s3, env.artifact_bucket, prefix + "stderr.txt", stderr, "text/plain; charset=utf-8")
-    _put(s3, env.artifact_bucket, prefix + "meta.json", json.dumps(meta, indent=2, sort_keys=True), "application/json")
+    _put(s3, bucket, prefix + "stdout.txt", stdout, "text/plain; charset=utf-8")
+    _put(s3, bucket, prefix + "stderr.txt", stderr, "text/plain; charset=utf-8")
+    _put(s3, bucket, prefix + "meta.json", json.dumps(meta, indent=2, sort_keys=True), "application/json")
     # Written last: it is what marks the instance as done for a retry.
-    dynamodb.update_item(
-        TableName=env.table_name,
-        Key=records.key(target.run_id, records.instance_sk(target.account_id, target.region, instance_id)),
-        UpdateExpression="SET #phase.#prefix = :prefix",
-        ExpressionAttributeNames={"#phase": SNAPSHOT, "#prefix": "s3Prefix"},
-        ExpressionAttributeValues=records.to_item({":prefix": prefix}),
-    )
+    runs.record_snapshot_prefix(target, instance_id, prefix)
     return bool(meta["status"] == INVOCATION_SUCCESS)
 
 
-def _put(s3: Any, bucket: str, key: str, body: str, content_type: str) -> None:
+def _put(s3: S3Client, bucket: str, key: str, body: str, content_type: str) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8"), ContentType=content_type)
 
 
-lambda_handler = entry_point(handle)
+lambda_handler = entry_point(handle, StoreSnapshotsEnv)

@@ -17,8 +17,8 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from handlers.common import records  # noqa: E402
-from handlers.common.rerun import rerun_document  # noqa: E402
+from handlers.domain.rerun import rerun_document  # noqa: E402
+from handlers.records.repository import RunTable  # noqa: E402
 
 
 def main(argv: list[str] | None = None, *, dynamodb: Any = None) -> int:
@@ -28,11 +28,10 @@ def main(argv: list[str] | None = None, *, dynamodb: Any = None) -> int:
     parser.add_argument("--output", type=Path)
     options = parser.parse_args(argv)
     client = dynamodb or boto3.client("dynamodb")
-    item = client.get_item(TableName=options.table, Key=records.key(options.run_id, records.META)).get("Item")
-    if item is None:
+    meta = RunTable(client, options.table).get_run(options.run_id)
+    if meta is None:
         print(f"no run {options.run_id!r} in {options.table}", file=sys.stderr)
         return 2
-    meta = records.from_item(item)
     document = rerun_document(json.loads(meta["document"]), options.run_id)
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"
     if options.output:

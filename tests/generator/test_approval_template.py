@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from generator.approval_api import STAGE
-from handlers.common import approvals
+from handlers.domain import approvals
 from tests.support.cfn import generated_template
 from tests.support.policies import as_list, identity_statements
 

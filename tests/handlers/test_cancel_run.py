@@ -7,8 +7,9 @@ from typing import Any
 import boto3
 import pytest
 
-from handlers.common import records
-from handlers.contract.errors import SpokeAccessDenied
+from handlers.contract import table
+from handlers.contract.errors import InvalidEvent, SpokeAccessDenied
+from handlers.records.codec import to_item
 from tests.handlers.test_send_command import SETTINGS
 from tests.support.fleet import NEVER, Behaviour
 from tests.support.rehearsal import HUB_ACCOUNT, HUB_REGION, Rehearsal
@@ -62,8 +63,8 @@ def started_run(hub: Rehearsal) -> dict[str, str]:
         )
         commands[account] = sent["commandId"]
     finished = {
-        "pk": records.run_pk(RUN_ID),
-        "sk": records.target_sk(0, FINISHED, REGION),
+        "pk": table.run_pk(RUN_ID),
+        "sk": table.target_sk(0, FINISHED, REGION),
         "waveIndex": 0,
         "accountId": FINISHED,
         "region": REGION,
@@ -72,7 +73,7 @@ def started_run(hub: Rehearsal) -> dict[str, str]:
         "counts": {"succeeded": 0, "failed": 2, "unreachable": 0, "notPatched": 0, "total": 2},
         "error": "recorded by RecordTarget, which settled its command",
     }
-    boto3.client("dynamodb", region_name=HUB_REGION).put_item(TableName=hub.table_name, Item=records.to_item(finished))
+    boto3.client("dynamodb", region_name=HUB_REGION).put_item(TableName=hub.table_name, Item=to_item(finished))
     return commands
 
 
@@ -89,10 +90,10 @@ def test_a_stopped_run_leaves_no_command_running_and_its_record_closed(hub: Rehe
     assert result == {"runId": RUN_ID, "cancelled": 1, "closed": True}
     assert cancelled(hub, commands[STILL_PATCHING])
     assert not cancelled(hub, commands[FINISHED])  # its target was recorded: RecordTarget settled it
-    ledger = hub.item(RUN_ID, records.command_sk(0, STILL_PATCHING, REGION, "patch"))
+    ledger = hub.item(RUN_ID, table.command_sk(0, STILL_PATCHING, REGION, "patch"))
     assert ledger is not None
     assert "cancelledAt" in ledger
-    meta = hub.item(RUN_ID, records.META)
+    meta = hub.item(RUN_ID, table.META)
     assert meta is not None
     assert (meta["status"], meta["outcome"]) == ("ABORTED", 500)
     assert meta["reason"] == "the execution ended ABORTED; 1 running command(s) cancelled"
@@ -122,7 +123,7 @@ def test_a_run_finalize_closed_keeps_its_record(hub: Rehearsal) -> None:
 
     assert result["closed"] is False
     assert result["cancelled"] == 1  # the command Finalize knew nothing about is still cancelled
-    meta = hub.item(RUN_ID, records.META)
+    meta = hub.item(RUN_ID, table.META)
     assert meta is not None
     assert meta["status"] == "HALTED"
 
@@ -145,3 +146,10 @@ def test_a_run_that_ended_normally_is_not_touched(hub: Rehearsal) -> None:
 
     assert hub.invoke("CancelRun", status_change("SUCCEEDED")) == {"runId": RUN_ID, "cancelled": 0, "closed": False}
     assert not cancelled(hub, commands[STILL_PATCHING])
+
+
+def test_cancel_run_refuses_an_event_that_is_not_an_execution_status_change(hub: Rehearsal) -> None:
+    with pytest.raises(InvalidEvent, match=r"^event\.detail\.status: required$"):
+        hub.invoke("CancelRun", {"detail": {"name": RUN_ID}})
+    with pytest.raises(InvalidEvent, match=r"^event\.detail: expected dict, got str$"):
+        hub.invoke("CancelRun", {"detail": "ABORTED"})

@@ -8,16 +8,8 @@ import boto3
 import pytest
 
 from handlers import send_command
-from handlers.common import records
-from handlers.contract import conventions
-from handlers.contract.errors import (
-    CommandLedgerBusy,
-    CommandRejected,
-    InvalidEvent,
-    RunAlreadyExists,
-    TransientAwsError,
-)
-from tests.handlers.test_run_document import VALID
+from handlers.contract import conventions, table
+from handlers.contract.errors import CommandLedgerBusy, CommandRejected, InvalidEvent, TransientAwsError
 from tests.support.rehearsal import HUB_REGION, Rehearsal
 
 ACCOUNT = "222222222222"
@@ -43,7 +35,7 @@ def event(**overrides: Any) -> dict[str, Any]:
 
 
 def ledger(hub: Rehearsal) -> dict[str, Any] | None:
-    return hub.item("run-1", records.command_sk(0, ACCOUNT, "eu-west-1", "patch"))
+    return hub.item("run-1", table.command_sk(0, ACCOUNT, "eu-west-1", "patch"))
 
 
 def test_a_retry_reuses_the_ledgered_command(hub: Rehearsal) -> None:
@@ -146,11 +138,32 @@ def test_spoke_throttling_beyond_sdk_retries_is_a_transient_error(hub: Rehearsal
     assert boto3.client("dynamodb", region_name=HUB_REGION) is not None
 
 
-def test_validate_run_records_a_run_once_but_tolerates_its_own_retry(hub: Rehearsal) -> None:
-    event = {"runId": "run-9", "executionId": "arn:execution:run-9", "document": VALID}
-    first = hub.invoke("ValidateRun", event)
-    again = hub.invoke("ValidateRun", event)  # the same execution after a crash
+def test_a_rerun_addresses_only_its_reachable_instances_by_id(hub: Rehearsal) -> None:
+    reachable, offline = (
+        hub.fleet.add(ACCOUNT, "eu-west-1", 1)[0],
+        hub.fleet.add(ACCOUNT, "eu-west-1", 1, ping="ConnectionLost")[0],
+    )
+    hub.invoke("Discover", {**event(), "selector": SETTINGS["selector"]})
 
-    assert first == again
-    with pytest.raises(RunAlreadyExists):
-        hub.invoke("ValidateRun", event | {"executionId": "arn:execution:another"})
+    hub.invoke("SendCommand", event(settings=SETTINGS | {"rerunOf": "earlier"}))
+
+    (sent,) = hub.fleet.sent()
+    assert sent.request["InstanceIds"] == [reachable]
+    assert offline not in sent.request["InstanceIds"]
+    assert "Targets" not in sent.request
+
+
+def test_a_patch_command_carries_the_run_settings_and_the_wave_rollout(hub: Rehearsal) -> None:
+    hub.fleet.add(ACCOUNT, "eu-west-1", 1)
+
+    hub.invoke("SendCommand", event())
+
+    (sent,) = hub.fleet.sent()
+    assert sent.request["Parameters"] == {
+        "Operation": ["Install"],
+        "RebootOption": ["NoReboot"],
+        "SnapshotId": [SETTINGS["snapshotId"]],
+    }
+    assert (sent.request["MaxConcurrency"], sent.request["MaxErrors"]) == ("5", "1")
+    assert sent.request["Targets"] == [{"Key": "tag:PatchGroup", "Values": ["web"]}]
+    assert "OutputS3BucketName" not in sent.request  # the rehearsal's hub does not share instance output

@@ -39,8 +39,10 @@ from moto.stepfunctions.responses import StepFunctionResponse
 from moto.sts.exceptions import STSClientError
 from moto.sts.responses import TokenResponse
 
-from handlers.common import aws, records, runtime
 from handlers.contract.conventions import DEFAULT_NAME_PREFIX
+from handlers.records.repository import RunTable
+from handlers.runtime import clients as aws
+from handlers.runtime import entry as runtime
 from tests.support.cfn import generated_template, resolve, resolve_definition
 from tests.support.fleet import Fleet, VirtualClock
 from tests.support.functions import HubFunction, hub_functions
@@ -130,7 +132,7 @@ class Rehearsal:
 
     def items(self, run_id: str, prefix: str = "") -> list[dict[str, Any]]:
         dynamodb = boto3.client("dynamodb", region_name=HUB_REGION)
-        return list(records.query_prefix(dynamodb, self.table_name, run_id, prefix))
+        return list(RunTable(dynamodb, self.table_name).items(run_id, prefix))
 
     def item(self, run_id: str, sort_key: str) -> dict[str, Any] | None:
         found = [item for item in self.items(run_id, sort_key) if item["sk"] == sort_key]

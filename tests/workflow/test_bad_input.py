@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from handlers.common import records
+from handlers.contract import table
 from tests.handlers.test_run_document import MALFORMED, VALID, changed
 from tests.support.rehearsal import Rehearsal
 
@@ -62,4 +62,4 @@ def test_a_refused_document_leaves_nothing_behind_and_its_fix_runs(hub: Rehearsa
     fixed = hub.run(VALID | {"waves": [VALID["waves"][0]]}, "fix-me-2")
 
     assert fixed["status"] == "SUCCEEDED", fixed.get("cause")
-    assert hub.item("fix-me-2", records.META) is not None
+    assert hub.item("fix-me-2", table.META) is not None

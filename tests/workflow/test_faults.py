@@ -21,8 +21,8 @@ from moto.s3.exceptions import AccessForbidden
 from moto.s3.models import S3Backend
 
 from handlers import send_command
-from handlers.common import records
-from handlers.contract import conventions
+from handlers.contract import conventions, table
+from handlers.records.codec import to_item
 from tests.support.fleet import NEVER, Behaviour
 from tests.support.rehearsal import HUB_REGION, Rehearsal
 
@@ -155,7 +155,7 @@ def test_a_crash_after_send_command_reuses_the_ledgered_command(
     assert result["status"] == "SUCCEEDED", result.get("cause")
     assert ("SendCommand", "Sandbox.Timedout: Task timed out after 60.00 seconds") in hub.errors
     (patch,) = hub.fleet.sent()
-    ledger = hub.item("crash", records.command_sk(0, A, REGION, "patch"))
+    ledger = hub.item("crash", table.command_sk(0, A, REGION, "patch"))
     assert ledger is not None
     assert ledger["commandId"] == patch.command_id
     assert hub.fleet.count("send_command") == 1
@@ -263,7 +263,7 @@ def test_starting_a_finished_run_again_never_patches_again(hub: Rehearsal) -> No
 def test_a_run_id_recorded_before_is_refused_before_anything_is_sent(hub: Rehearsal) -> None:
     hub.fleet.add(A, REGION, 1)
     earlier = {"pk": "RUN#reused", "sk": "META", "status": "SUCCEEDED"}
-    boto3.client("dynamodb", region_name=HUB_REGION).put_item(TableName=hub.table_name, Item=records.to_item(earlier))
+    boto3.client("dynamodb", region_name=HUB_REGION).put_item(TableName=hub.table_name, Item=to_item(earlier))
 
     result = hub.run(document(wave("all", [A])), "reused")
 

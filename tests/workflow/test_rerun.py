@@ -9,9 +9,11 @@ from typing import Any
 import boto3
 import pytest
 
-from handlers.common import records, rerun
-from handlers.contract import conventions
+from handlers.contract import conventions, table
 from handlers.contract.errors import InvalidRunDocument
+from handlers.domain import rerun
+from handlers.records.codec import to_item
+from handlers.records.repository import RunTable
 from scripts.rerun_failures import main as write_rerun_document
 from tests.support.fleet import Behaviour
 from tests.support.rehearsal import HUB_REGION, Rehearsal
@@ -63,7 +65,7 @@ def test_a_rerun_patches_only_what_did_not_succeed(hub: Rehearsal, tmp_path: Pat
     assert all(c.document == conventions.PATCH_DOCUMENT_NAME and "Targets" not in c.request for c in commands)
     finals = {i["instanceId"]: i["final"]["status"] for i in hub.items("first-rerun", "INSTANCE#")}
     assert finals == dict.fromkeys([*broken_a, *broken_b], "Succeeded")
-    skipped = hub.item("first-rerun", records.target_sk(0, C, REGION))
+    skipped = hub.item("first-rerun", table.target_sk(0, C, REGION))
     assert skipped is not None
     assert skipped["status"] == "SKIPPED"
     assert hub.items("first") == before  # the earlier run's records are untouched
@@ -80,20 +82,20 @@ def test_a_rerun_of_an_unknown_run_is_refused_before_anything_is_sent(hub: Rehea
 
 
 def put(hub: Rehearsal, item: dict[str, Any]) -> None:
-    boto3.client("dynamodb", region_name=HUB_REGION).put_item(TableName=hub.table_name, Item=records.to_item(item))
+    boto3.client("dynamodb", region_name=HUB_REGION).put_item(TableName=hub.table_name, Item=to_item(item))
 
 
 def test_a_rerun_is_limited_to_fifty_instances_per_account_and_region(hub: Rehearsal) -> None:
     put(hub, {"pk": "RUN#big", "sk": "META", "status": "PARTIAL"})
     for n in range(51):
         put(hub, {
-            "pk": "RUN#big", "sk": records.instance_sk(A, REGION, f"i-{n:017x}"), "accountId": A, "region": REGION,
+            "pk": "RUN#big", "sk": table.instance_sk(A, REGION, f"i-{n:017x}"), "accountId": A, "region": REGION,
             "instanceId": f"i-{n:017x}", "final": {"status": "Failed", "reason": "x"},
         })  # fmt: skip
     dynamodb = boto3.client("dynamodb", region_name=HUB_REGION)
 
     with pytest.raises(InvalidRunDocument, match="51 instances in 111111111111/eu-west-1 did not succeed"):
-        rerun.select(dynamodb, hub.table_name, "big", FIRST["waves"])
+        rerun.select(RunTable(dynamodb, hub.table_name), "big", FIRST["waves"])
 
 
 def test_a_rerun_of_a_run_still_in_progress_is_refused(hub: Rehearsal) -> None:
@@ -101,4 +103,4 @@ def test_a_rerun_of_a_run_still_in_progress_is_refused(hub: Rehearsal) -> None:
     dynamodb = boto3.client("dynamodb", region_name=HUB_REGION)
 
     with pytest.raises(InvalidRunDocument, match=r"rerun\.of: run 'busy' has not finished"):
-        rerun.select(dynamodb, hub.table_name, "busy", FIRST["waves"])
+        rerun.select(RunTable(dynamodb, hub.table_name), "busy", FIRST["waves"])

@@ -1,1 +1,0 @@
-"""Code shared by the handlers, and the conventions the generator and the handlers must agree on."""

@@ -1,0 +1,196 @@
+"""A deployed approval back end (moto: DynamoDB, KMS HMAC, SNS, Step Functions with a real waiting task).
+
+A tiny state machine waits on ``sns:publish.waitForTaskToken`` so every token here is a real one; whether the
+waiting execution received a decision (and which) is read back from Step Functions itself. The three approval
+functions get their environment through their containers (``lambda_handler.container.environ``), not through
+``os.environ``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.sns.models import sns_backends
+
+from handlers import approval_decision, approval_page, request_approval
+from handlers.contract.environment import RequestApprovalEnv
+from handlers.records.items import ApprovalRecord, WaveRecord
+from handlers.records.repository import RunTable
+from handlers.runtime import entry
+from handlers.runtime.clients import HubClients
+from tests.support import approvals
+from tests.support.approvals import DirectApi, Link
+from tests.support.cfn import generated_template
+from tests.support.rehearsal import EXECUTING_BACKENDS, HUB_ACCOUNT, HUB_REGION, subscribe_approver
+
+NOW = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
+RUN_ID = "2026-12-patch-tuesday"
+APPROVERS = ["ops@example.com", "lead@example.com"]
+API_URL = "https://approvals.example.test/v1"
+WAITING_MACHINE = {
+    "StartAt": "Wait",
+    "States": {
+        "Wait": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sns:publish.waitForTaskToken",
+            "Parameters": {"TopicArn.$": "$.topic", "Message.$": "$$.Task.Token"},
+            "TimeoutSeconds": 3600,
+            "End": True,
+        }
+    },
+}
+SETTINGS = {
+    "operation": "Install",
+    "rebootOption": "RebootIfNeeded",
+    "selector": {"tags": {"PatchGroup": ["web"], "Environment": ["prod"]}},
+}
+
+
+def wave(approvers: list[str]) -> dict[str, Any]:
+    return {
+        "index": 1,
+        "name": "fleet",
+        "recordKey": "WAVE#01",
+        "targets": [{"accounts": ["222222222222", "333333333333"], "regions": ["eu-west-1", "us-east-1"]}],
+        "targetCount": 4,
+        "maxConcurrency": "10%",
+        "maxErrors": "5%",
+        "approval": {"required": True, "timeoutMinutes": 240, "timeoutSeconds": 14400, "approvers": approvers},
+    }
+
+
+@dataclass
+class Approvals:
+    """A deployed approval back end with one wave waiting for a decision."""
+
+    env: RequestApprovalEnv
+    clients: HubClients
+    execution_arn: str
+    token: str
+    api: DirectApi
+    monkeypatch: pytest.MonkeyPatch
+
+    @property
+    def runs(self) -> RunTable:
+        return RunTable(self.clients.dynamodb(), self.env.table_name)
+
+    def request(self, *, token: str | None = None, approvers: list[str] | None = None) -> dict[str, Any]:
+        event = {
+            "runId": RUN_ID,
+            "wave": wave(approvers or APPROVERS),
+            "settings": SETTINGS,
+            "taskToken": token or self.token,
+        }
+        return request_approval.handle(event, env=self.env, clients=self.clients, now=NOW)
+
+    def emails(self) -> list[dict[str, Any]]:
+        topic = sns_backends[HUB_ACCOUNT][HUB_REGION].topics[self.env.approval_topic_arn]
+        return [
+            {"subject": subject, "message": message, "approver": attributes["approver"]["Value"]}
+            for _, message, subject, attributes, _ in topic.sent_notifications
+        ]
+
+    def links(self, approver: str = APPROVERS[0]) -> dict[str, Link]:
+        message = next(email["message"] for email in self.emails() if email["approver"] == approver)
+        return approvals.links(message)
+
+    def approval(self, approval_id: str) -> ApprovalRecord:
+        item = self.runs.get_approval(approval_id)
+        assert item is not None
+        return item
+
+    def wave_record(self, wave_index: int) -> WaveRecord:
+        (item,) = [item for item in self.runs.waves(RUN_ID) if item["waveIndex"] == wave_index]
+        return item
+
+    def execution(self) -> dict[str, Any]:
+        described: dict[str, Any] = self.clients.stepfunctions().describe_execution(executionArn=self.execution_arn)
+        return described
+
+    def settled_execution(self) -> dict[str, Any]:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            described = self.execution()
+            if described["status"] != "RUNNING":
+                return described
+            time.sleep(0.02)
+        raise AssertionError("the waiting execution never received a decision")
+
+    def at(self, moment: datetime) -> None:
+        """Answer the approval API at ``moment``."""
+        self.monkeypatch.setattr(entry, "utcnow", lambda: moment)
+
+
+@contextmanager
+def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Approvals]:
+    template = generated_template("hub.json")["Resources"]
+    with mock_aws(config=EXECUTING_BACKENDS):  # type: ignore[arg-type]
+        table = template["PatchRunsTable"]["Properties"]
+        boto3.client("dynamodb", region_name=HUB_REGION).create_table(
+            TableName="runs",
+            BillingMode=table["BillingMode"],
+            AttributeDefinitions=table["AttributeDefinitions"],
+            KeySchema=table["KeySchema"],
+        )
+        sns = boto3.client("sns", region_name=HUB_REGION)
+        topic = sns.create_topic(Name="approvals")["TopicArn"]
+        waiting_topic = sns.create_topic(Name="waiting")["TopicArn"]
+        key = template["ApprovalSigningKey"]["Properties"]
+        key_arn = boto3.client("kms", region_name=HUB_REGION).create_key(
+            KeySpec=key["KeySpec"], KeyUsage=key["KeyUsage"]
+        )["KeyMetadata"]["Arn"]
+        sfn = boto3.client("stepfunctions", region_name=HUB_REGION)
+        machine = sfn.create_state_machine(
+            name="waiting", definition=json.dumps(WAITING_MACHINE), roleArn=f"arn:aws:iam::{HUB_ACCOUNT}:role/sfn"
+        )["stateMachineArn"]
+        execution = sfn.start_execution(
+            stateMachineArn=machine, name="waiting", input=json.dumps({"topic": waiting_topic})
+        )
+        token = _wait_for_token(waiting_topic)
+        environment = {
+            "RUN_TABLE_NAME": "runs",
+            "RECORD_RETENTION_DAYS": "30",
+            "AWS_REGION": HUB_REGION,
+            "APPROVAL_TOPIC_ARN": topic,
+            "APPROVAL_KEY_ARN": key_arn,
+            "APPROVAL_API_URL": API_URL,
+        }
+        for handler in (request_approval, approval_page, approval_decision):
+            monkeypatch.setattr(handler.lambda_handler.container, "environ", environment)
+            handler.lambda_handler.container.reset()
+        env = RequestApprovalEnv.from_environ(environment)
+        monkeypatch.setattr(entry, "utcnow", lambda: NOW + timedelta(minutes=5))
+        for address in APPROVERS:
+            subscribe_approver(topic, address)
+        yield Approvals(env, HubClients(region=HUB_REGION), execution["executionArn"], token, DirectApi(), monkeypatch)
+        for handler in (request_approval, approval_page, approval_decision):
+            handler.lambda_handler.container.reset()
+
+
+def _wait_for_token(topic_arn: str) -> str:
+    topic = sns_backends[HUB_ACCOUNT][HUB_REGION].topics[topic_arn]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if topic.sent_notifications:
+            return str(topic.sent_notifications[0][1])
+        time.sleep(0.01)
+    raise AssertionError("the waiting state machine published no token")
+
+
+def page_text(response: dict[str, Any]) -> str:
+    return str(response["body"])
+
+
+def forged(link: Link) -> Link:
+    return link.with_fields(sig=base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode())

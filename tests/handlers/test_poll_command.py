@@ -1,0 +1,101 @@
+"""PollCommand: one status call while a command runs; every instance's result once it ends; nothing past the
+deadline."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from botocore.exceptions import ClientError
+
+from handlers.contract.errors import CommandDeadlineExceeded, InvalidEvent
+from tests.handlers.targets import ACCOUNT, REGION, SETTINGS, TARGET, WAVE, instance, poll, send
+from tests.support.fleet import NEVER, Behaviour
+from tests.support.rehearsal import Rehearsal
+
+
+def test_poll_waits_then_records_every_instance_once_the_command_ends(hub: Rehearsal) -> None:
+    ids = hub.fleet.add(ACCOUNT, REGION, 60, patch=Behaviour(seconds=300))  # two invocation pages
+    failing = hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(status="Failed", response_code=2, stderr="no space"))
+    command = send(hub)
+
+    waiting = poll(hub, command)
+    assert (waiting["done"], waiting["status"], waiting["nextWaitSeconds"]) == (False, "InProgress", 60)
+    assert hub.fleet.count("list_command_invocations") == 0  # one status call while running
+    assert hub.items("run-1", "INSTANCE#") == []  # nothing is recorded until the command ends
+
+    hub.clock.advance(300)
+    finished = poll(hub, command)
+
+    assert (finished["done"], finished["status"]) == (True, "Failed")
+    assert hub.fleet.count("list_command_invocations") == 2
+    assert instance(hub, ids[59])["patch"]["status"] == "Success"
+    failed = instance(hub, failing[0])["patch"]
+    assert (failed["status"], failed["responseCode"]) == ("Failed", 2)
+    assert "no space" in failed["reason"]
+
+
+def test_the_poll_result_carries_the_command_the_workflow_loops_on(hub: Rehearsal) -> None:
+    hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(seconds=300))
+    command = send(hub)
+
+    waiting = poll(hub, command)
+
+    assert {key: waiting[key] for key in ("commandId", "phase", "deadline")} == {
+        key: command[key] for key in ("commandId", "phase", "deadline")
+    }
+    assert set(waiting) >= {"done", "nextWaitSeconds", "status"}
+
+
+def test_poll_never_waits_past_the_deadline(hub: Rehearsal) -> None:
+    hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(status=NEVER))
+    command = send(hub)
+    hub.clock.advance(30 * 60 - 20)
+
+    assert poll(hub, command)["nextWaitSeconds"] == 20
+
+
+def test_polls_thin_out_as_a_command_runs_long(hub: Rehearsal) -> None:
+    hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(status=NEVER))
+    settings = SETTINGS | {"patchTimeoutMinutes": 240}
+    command = hub.invoke("SendCommand", {**TARGET, "phase": "patch", "settings": settings, "wave": WAVE})
+
+    def next_wait() -> int:
+        return int(hub.invoke("PollCommand", {**TARGET, "command": command, "settings": settings})["nextWaitSeconds"])
+
+    assert next_wait() == 60  # just sent
+    hub.clock.advance(2400)
+    assert next_wait() == 600  # a quarter of the 40 minutes it has run
+    hub.clock.advance(4800)
+    assert next_wait() == 900  # never longer
+
+
+def test_a_command_past_its_deadline_is_cancelled_and_ends_the_target(hub: Rehearsal) -> None:
+    done = hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(seconds=60))[0]
+    stuck = hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(status=NEVER))[0]
+    command = send(hub)
+    hub.clock.advance(timedelta(minutes=31).total_seconds())
+
+    with pytest.raises(CommandDeadlineExceeded, match="still InProgress at its deadline"):
+        poll(hub, command)
+
+    assert hub.fleet.count("cancel_command") == 1
+    assert instance(hub, done)["patch"]["status"] == "Success"
+    assert instance(hub, stuck)["patch"]["status"] == "Cancelled"
+
+
+def test_poll_refuses_a_command_without_its_deadline(hub: Rehearsal) -> None:
+    with pytest.raises(InvalidEvent, match=r"event\.command\.deadline: required"):
+        hub.invoke("PollCommand", {**TARGET, "command": {"commandId": "x", "phase": "patch"}, "settings": SETTINGS})
+
+
+def test_a_command_ssm_does_not_know_fails_the_poll(hub: Rehearsal) -> None:
+    unknown = {
+        "commandId": "00000000-0000-0000-0000-000000000000",
+        "phase": "patch",
+        "deadline": "2026-12-08T10:00:00Z",
+    }
+
+    with pytest.raises(ClientError, match="InvalidCommandId"):
+        poll(hub, unknown)
+    assert hub.items("run-1") == []
