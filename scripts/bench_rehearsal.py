@@ -35,12 +35,9 @@ os.environ.update(
 )
 
 import pytest  # noqa: E402
-from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (  # noqa: E402
-    distributed_item_processor_worker as worker,
-)
 
-from tests.support import approvals  # noqa: E402
-from tests.support.rehearsal import rehearsal  # noqa: E402
+from rehearsal import approvals, moto_shims  # noqa: E402
+from rehearsal.hub import rehearsal  # noqa: E402
 
 APPROVER = "ops@example.com"
 
@@ -56,15 +53,9 @@ def main() -> None:
     options = parser.parse_args()
     accounts = [f"{index:012d}" for index in range(111111111111, 111111111111 + options.accounts)]
     regions = ["eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2", "us-west-2", "sa-east-1"][: options.regions]
-    child_managers: dict[int, Any] = {}
-    original = worker.DistributedItemProcessorWorker._eval_job
-
-    def recording(self: Any, env: Any, job: Any) -> None:
-        child_managers[id(env.event_manager)] = env.event_manager
-        original(self, env, job)
-
     with pytest.MonkeyPatch.context() as patches:
-        patches.setattr(worker.DistributedItemProcessorWorker, "_eval_job", recording)
+        moto_shims.share_service_models(patches)
+        child_histories = moto_shims.record_child_histories(patches)
         with rehearsal(patches) as hub:
             for account in accounts:
                 for region in regions:
@@ -90,7 +81,7 @@ def main() -> None:
             result = hub.wait(execution, timeout_seconds=600)
             elapsed = time.perf_counter() - started
             parent = hub.history(result["executionArn"])
-            children = [event for manager in child_managers.values() for event in manager.get_event_history()]
+            children = [event for history in child_histories() for event in history]
 
     targets = len(accounts) * len(regions)
     parent_types = Counter(event["type"] for event in parent)

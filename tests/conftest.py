@@ -1,12 +1,21 @@
-"""Suite-wide fixtures: every test runs with fake AWS credentials and can never reach AWS."""
+"""Suite-wide fixtures: every test runs with fake AWS credentials and can never reach AWS.
+
+Tests under ``tests/workflow/`` and ``tests/browser/`` run whole patch runs through the generated state machine:
+they are marked ``rehearsal``, so ``pytest -m "not rehearsal"`` is the quick loop while changing code.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.support.rehearsal import Rehearsal, rehearsal
+from rehearsal import moto_shims
+from rehearsal.hub import Rehearsal, rehearsal
+
+REHEARSAL_FOLDERS = ("workflow", "browser")
+TESTS = Path(__file__).resolve().parent
 
 FAKE_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -34,3 +43,17 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Rehearsal]:
     """A hub deployed in moto (generated state machine, real handlers, simulated fleet)."""
     with rehearsal(monkeypatch) as deployed:
         yield deployed
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(item.path).resolve().relative_to(TESTS).parts[0] in REHEARSAL_FOLDERS:
+            item.add_marker(pytest.mark.rehearsal)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def shared_service_models() -> Iterator[None]:
+    """botocore reads its service models once for the whole suite (each test's clients would parse them again)."""
+    with pytest.MonkeyPatch.context() as patches:
+        moto_shims.share_service_models(patches)
+        yield

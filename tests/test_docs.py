@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from handlers.contract import run_document
-from tests.support.functions import hub_functions
+from rehearsal.template import hub_functions
 
 ROOT = Path(__file__).resolve().parents[1]
 

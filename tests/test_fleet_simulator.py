@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from tests.support.fleet import NEVER, Behaviour, Fleet, VirtualClock, _client
+from rehearsal.fleet import NEVER, Behaviour, Fleet, VirtualClock, _client
 
 ACCOUNT = "222222222222"
 REGION = "eu-west-1"

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from rehearsal.hub import Rehearsal
 from tests.support import approval_server, browser
-from tests.support.rehearsal import Rehearsal
 from tests.workflow.test_approvals import APPROVER, deploy_fleet, gated_run
 
 
@@ -34,7 +34,7 @@ def test_an_approver_confirms_in_the_browser_and_the_workflow_proceeds(
 ) -> None:
     deploy_fleet(hub)
     with approval_server.serving(hub) as api_url:
-        monkeypatch.setenv("APPROVAL_API_URL", api_url)  # the emailed links point at this server
+        hub.set_setting("APPROVAL_API_URL", api_url)  # the emailed links point at this server
         execution = hub.start(gated_run(), "browser-run")
         email = next(e for e in hub.wait_for_approval_requests(2) if e["approver"] == APPROVER)
         link = next(line.split()[-1] for line in email["message"].splitlines() if line.startswith("Approve:"))

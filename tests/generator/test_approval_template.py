@@ -9,7 +9,7 @@ import pytest
 
 from generator.approval_api import STAGE
 from handlers.domain import approvals
-from tests.support.cfn import generated_template
+from rehearsal.template import generated_template
 from tests.support.policies import as_list, identity_statements
 
 TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}

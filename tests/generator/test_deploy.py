@@ -17,7 +17,7 @@ from moto.cloudformation.models import cloudformation_backends
 
 from generator.__main__ import cli
 from generator.package import build_package
-from tests.support import moto_shims
+from rehearsal import moto_shims
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"  # moto's own account: the hub's, and the organisation's management account

@@ -10,7 +10,7 @@ import pytest
 from generator.asl.tasks import LAMBDA_TRANSIENT_ERRORS
 from generator.hub import build_hub
 from generator.iam import canonical
-from tests.support.cfn import generated_template
+from rehearsal.template import generated_template
 from tests.support.policies import as_list
 
 

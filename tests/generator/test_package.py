@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from generator.__main__ import cli
 from generator.package import PackageError, build_package
-from tests.support.functions import hub_functions
+from rehearsal.template import hub_functions
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from parliament import analyze_policy_string
 
-from tests.support.cfn import generated_template
+from rehearsal.template import generated_template
 from tests.support.policies import ACCOUNT, PARTITION, REGION, concrete
 
 ROOT = Path(__file__).resolve().parents[2]

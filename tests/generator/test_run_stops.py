@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.cfn import generated_template
+from rehearsal.template import generated_template
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from handlers.contract import conventions
-from tests.support.cfn import PSEUDO_PARAMETERS, generated_template, resolve
+from rehearsal.template import PSEUDO_PARAMETERS, generated_template, resolve
 from tests.support.policies import as_list, identity_statements
 
 # Actions IAM cannot scope to a resource, so "Resource": "*" is the only form AWS accepts for them.

@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from generator.package import build_package
-from tests.support.functions import hub_functions
+from rehearsal.template import hub_functions
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"

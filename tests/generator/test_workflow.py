@@ -11,7 +11,7 @@ from generator.asl.tasks import DYNAMODB_TRANSIENT_ERRORS, LAMBDA_CRASH_ERRORS, 
 from handlers.contract import errors, run_document, table
 from handlers.contract.table import RunStatus, WaveApprovalStatus, WaveStatus
 from handlers.send_command import LEASE
-from tests.support.cfn import generated_template
+from rehearsal.template import generated_template
 
 HANDLER_ERRORS = {error.error_name() for error in errors.ALL_ERRORS}
 AWS_ERRORS = set(LAMBDA_TRANSIENT_ERRORS) | set(LAMBDA_CRASH_ERRORS) | set(DYNAMODB_TRANSIENT_ERRORS)

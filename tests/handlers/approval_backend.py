@@ -1,9 +1,8 @@
 """A deployed approval back end (moto: DynamoDB, KMS HMAC, SNS, Step Functions with a real waiting task).
 
 A tiny state machine waits on ``sns:publish.waitForTaskToken`` so every token here is a real one; whether the
-waiting execution received a decision (and which) is read back from Step Functions itself. The three approval
-functions get their environment through their containers (``lambda_handler.container.environ``), not through
-``os.environ``.
+waiting execution received a decision (and which) is read back from Step Functions itself. It is the rehearsal's
+hub (``rehearsal.hub``): the approval functions read the environment the generated template gives them.
 """
 
 from __future__ import annotations
@@ -20,19 +19,17 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from moto.sns.models import sns_backends
 
-from handlers import approval_decision, approval_page, request_approval
+from handlers import request_approval
 from handlers.contract.environment import RequestApprovalEnv
 from handlers.records.items import ApprovalRecord, WaveRecord
 from handlers.records.repository import RunTable
 from handlers.runtime import entry
 from handlers.runtime.clients import HubClients
-from tests.support import approvals
-from tests.support.approvals import DirectApi, Link
-from tests.support.cfn import generated_template
-from tests.support.rehearsal import EXECUTING_BACKENDS, HUB_ACCOUNT, HUB_REGION, subscribe_approver
+from rehearsal import approvals
+from rehearsal.approvals import DirectApi, Link
+from rehearsal.hub import HUB_ACCOUNT, HUB_REGION, rehearsal, subscribe_approver
 
 NOW = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
 RUN_ID = "2026-12-patch-tuesday"
@@ -134,22 +131,10 @@ class Approvals:
 
 @contextmanager
 def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Approvals]:
-    template = generated_template("hub.json")["Resources"]
-    with mock_aws(config=EXECUTING_BACKENDS):  # type: ignore[arg-type]
-        table = template["PatchRunsTable"]["Properties"]
-        boto3.client("dynamodb", region_name=HUB_REGION).create_table(
-            TableName="runs",
-            BillingMode=table["BillingMode"],
-            AttributeDefinitions=table["AttributeDefinitions"],
-            KeySchema=table["KeySchema"],
-        )
+    """The rehearsal's hub, with a tiny state machine waiting for a decision (its token is a real one)."""
+    with rehearsal(monkeypatch) as hub:
         sns = boto3.client("sns", region_name=HUB_REGION)
-        topic = sns.create_topic(Name="approvals")["TopicArn"]
         waiting_topic = sns.create_topic(Name="waiting")["TopicArn"]
-        key = template["ApprovalSigningKey"]["Properties"]
-        key_arn = boto3.client("kms", region_name=HUB_REGION).create_key(
-            KeySpec=key["KeySpec"], KeyUsage=key["KeyUsage"]
-        )["KeyMetadata"]["Arn"]
         sfn = boto3.client("stepfunctions", region_name=HUB_REGION)
         machine = sfn.create_state_machine(
             name="waiting", definition=json.dumps(WAITING_MACHINE), roleArn=f"arn:aws:iam::{HUB_ACCOUNT}:role/sfn"
@@ -158,24 +143,12 @@ def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Approvals]:
             stateMachineArn=machine, name="waiting", input=json.dumps({"topic": waiting_topic})
         )
         token = _wait_for_token(waiting_topic)
-        environment = {
-            "RUN_TABLE_NAME": "runs",
-            "RECORD_RETENTION_DAYS": "30",
-            "AWS_REGION": HUB_REGION,
-            "APPROVAL_TOPIC_ARN": topic,
-            "APPROVAL_KEY_ARN": key_arn,
-            "APPROVAL_API_URL": API_URL,
-        }
-        for handler in (request_approval, approval_page, approval_decision):
-            monkeypatch.setattr(handler.lambda_handler.container, "environ", environment)
-            handler.lambda_handler.container.reset()
-        env = RequestApprovalEnv.from_environ(environment)
+        hub.set_setting("APPROVAL_API_URL", API_URL)
+        env = RequestApprovalEnv.from_environ(hub.environments["RequestApproval"])
         monkeypatch.setattr(entry, "utcnow", lambda: NOW + timedelta(minutes=5))
         for address in APPROVERS:
-            subscribe_approver(topic, address)
+            subscribe_approver(env.approval_topic_arn, address)
         yield Approvals(env, HubClients(region=HUB_REGION), execution["executionArn"], token, DirectApi(), monkeypatch)
-        for handler in (request_approval, approval_page, approval_decision):
-            handler.lambda_handler.container.reset()
 
 
 def _wait_for_token(topic_arn: str) -> str:

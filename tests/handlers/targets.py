@@ -8,7 +8,7 @@ import boto3
 
 from handlers.contract import table
 from handlers.records.repository import RunTable
-from tests.support.rehearsal import HUB_REGION, Rehearsal
+from rehearsal.hub import HUB_REGION, Rehearsal
 
 ACCOUNT = "222222222222"
 REGION = "eu-west-1"

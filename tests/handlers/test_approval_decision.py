@@ -17,6 +17,9 @@ from handlers.approval_web import links
 from handlers.approval_web.links import LinkClaims
 from handlers.domain import approvals as approval_records
 from handlers.runtime.observability import logger
+from rehearsal import approvals
+from rehearsal.approvals import Link
+from rehearsal.hub import FakeLambdaContext
 from tests.handlers.approval_backend import (
     API_URL,
     APPROVERS,
@@ -28,9 +31,6 @@ from tests.handlers.approval_backend import (
     page_text,
     wave,
 )
-from tests.support import approvals
-from tests.support.approvals import Link
-from tests.support.rehearsal import FakeLambdaContext
 
 
 def test_the_decision_route_never_answers_a_get(backend: Approvals) -> None:

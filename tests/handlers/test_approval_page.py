@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from rehearsal import approvals
+from rehearsal.hub import subscribe_approver
 from tests.handlers.approval_backend import RUN_ID, Approvals, page_text
-from tests.support import approvals
-from tests.support.rehearsal import subscribe_approver
 
 
 def test_opening_a_link_shows_the_run_and_the_decision_but_never_decides(backend: Approvals) -> None:

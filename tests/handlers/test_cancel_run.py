@@ -10,9 +10,9 @@ import pytest
 from handlers.contract import table
 from handlers.contract.errors import InvalidEvent, SpokeAccessDenied
 from handlers.records.codec import to_item
+from rehearsal.fleet import NEVER, Behaviour
+from rehearsal.hub import HUB_ACCOUNT, HUB_REGION, Rehearsal
 from tests.handlers.test_send_command import SETTINGS
-from tests.support.fleet import NEVER, Behaviour
-from tests.support.rehearsal import HUB_ACCOUNT, HUB_REGION, Rehearsal
 
 RUN_ID = "stopped-run"
 STILL_PATCHING, FINISHED = "222222222222", "333333333333"

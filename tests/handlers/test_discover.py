@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from handlers.contract.errors import InvalidEvent, SpokeAccessDenied
+from rehearsal.hub import EXTERNAL_ID, Rehearsal
 from tests.handlers.targets import ACCOUNT, REGION, SETTINGS, TARGET, discover, instance, run_table
-from tests.support.rehearsal import EXTERNAL_ID, Rehearsal
 
 
 def test_discover_counts_reachable_and_records_why_the_rest_are_not(hub: Rehearsal) -> None:

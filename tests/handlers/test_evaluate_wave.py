@@ -9,8 +9,8 @@ import pytest
 from handlers.contract import table
 from handlers.contract.errors import FailureBudgetExceeded, InvalidEvent, TargetsUnrecorded
 from handlers.records.items import TargetRecord
+from rehearsal.hub import Rehearsal
 from tests.handlers.targets import run_table
-from tests.support.rehearsal import Rehearsal
 
 BUDGET = {"failedPercent": 10, "unreachablePercent": 50}
 

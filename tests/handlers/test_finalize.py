@@ -8,8 +8,8 @@ import pytest
 
 from handlers.contract import table
 from handlers.contract.errors import InvalidEvent
+from rehearsal.hub import ARTIFACT_BUCKET, Rehearsal
 from tests.handlers.test_run_document import VALID
-from tests.support.rehearsal import ARTIFACT_BUCKET, Rehearsal
 
 
 def started(hub: Rehearsal, run_id: str = "run-1") -> None:

@@ -9,9 +9,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from handlers.contract.errors import CommandDeadlineExceeded, InvalidEvent
+from rehearsal.fleet import NEVER, Behaviour
+from rehearsal.hub import Rehearsal
 from tests.handlers.targets import ACCOUNT, REGION, SETTINGS, TARGET, WAVE, instance, poll, send
-from tests.support.fleet import NEVER, Behaviour
-from tests.support.rehearsal import Rehearsal
 
 
 def test_poll_waits_then_records_every_instance_once_the_command_ends(hub: Rehearsal) -> None:

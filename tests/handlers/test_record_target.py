@@ -8,9 +8,9 @@ import pytest
 
 from handlers.contract import table
 from handlers.contract.errors import InvalidEvent
+from rehearsal.fleet import NEVER, Behaviour
+from rehearsal.hub import Rehearsal
 from tests.handlers.targets import ACCOUNT, REGION, TARGET, discover, instance, poll, send
-from tests.support.fleet import NEVER, Behaviour
-from tests.support.rehearsal import Rehearsal
 
 
 def test_a_target_that_errored_records_every_instance_with_the_reason(hub: Rehearsal) -> None:

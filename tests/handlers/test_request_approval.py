@@ -12,9 +12,9 @@ import pytest
 
 from handlers.contract.errors import ApprovalChannelUnsafe
 from handlers.records.codec import to_item
+from rehearsal import approvals
+from rehearsal.hub import HUB_REGION, subscribe_approver
 from tests.handlers.approval_backend import APPROVERS, NOW, RUN_ID, Approvals
-from tests.support import approvals
-from tests.support.rehearsal import HUB_REGION, subscribe_approver
 
 
 def test_request_keeps_the_token_server_side_and_emails_each_approver_their_own_signed_links(
@@ -54,7 +54,7 @@ def test_the_email_says_what_will_be_patched_and_when_the_links_expire(backend: 
         "outcome": 200,
         "counts": {"succeeded": 3, "failed": 0, "unreachable": 0, "notPatched": 0, "total": 3},
     }
-    backend.clients.dynamodb().put_item(TableName="runs", Item=to_item(earlier))  # fmt: skip
+    backend.clients.dynamodb().put_item(TableName=backend.env.table_name, Item=to_item(earlier))
     backend.request()
 
     (email, *_) = backend.emails()

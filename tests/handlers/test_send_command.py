@@ -10,7 +10,7 @@ import pytest
 from handlers import send_command
 from handlers.contract import conventions, table
 from handlers.contract.errors import CommandLedgerBusy, CommandRejected, InvalidEvent, TransientAwsError
-from tests.support.rehearsal import HUB_REGION, Rehearsal
+from rehearsal.hub import HUB_REGION, Rehearsal
 
 ACCOUNT = "222222222222"
 SETTINGS = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from rehearsal.fleet import OUTPUT_LIMIT, Behaviour
+from rehearsal.hub import Rehearsal
 from tests.handlers.targets import ACCOUNT, REGION, TARGET, discover, instance, poll, send
-from tests.support.fleet import OUTPUT_LIMIT, Behaviour
-from tests.support.rehearsal import Rehearsal
 
 
 def test_snapshots_land_in_the_runbook_layout_with_truncation_recorded(hub: Rehearsal) -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from handlers.contract import table
 from handlers.contract.errors import InvalidEvent, InvalidRunDocument, RunAlreadyExists
+from rehearsal.hub import Rehearsal
 from tests.handlers.test_run_document import VALID, changed
-from tests.support.rehearsal import Rehearsal
 
 
 def test_validate_run_records_a_run_once_but_tolerates_its_own_retry(hub: Rehearsal) -> None:

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.support.approvals import STAGE, Api, api_event
+from rehearsal.approvals import STAGE, Api, api_event
 
 ROUTES = {"GET": "ApprovalPage", "POST": "ApprovalDecision"}
 MAX_BODY = 64 * 1024

@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 
 from handlers.contract import conventions
-from tests.support import approvals
-from tests.support.rehearsal import HUB_REGION, Rehearsal, subscribe_approver
+from rehearsal import approvals
+from rehearsal.hub import HUB_REGION, Rehearsal, subscribe_approver
 from tests.workflow.test_patch_run import document, wave
 
 CANARY = "111111111111"

@@ -9,8 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from handlers.contract import table
+from rehearsal.hub import Rehearsal
 from tests.handlers.test_run_document import MALFORMED, VALID, changed
-from tests.support.rehearsal import Rehearsal
 
 ACCOUNT = "111111111111"
 

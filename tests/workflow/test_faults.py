@@ -23,8 +23,8 @@ from moto.s3.models import S3Backend
 from handlers import send_command
 from handlers.contract import conventions, table
 from handlers.records.codec import to_item
-from tests.support.fleet import NEVER, Behaviour
-from tests.support.rehearsal import HUB_REGION, Rehearsal
+from rehearsal.fleet import NEVER, Behaviour
+from rehearsal.hub import HUB_REGION, Rehearsal
 
 A, B, C = "111111111111", "222222222222", "333333333333"
 REGION = "eu-west-1"

@@ -9,8 +9,8 @@ from typing import Any
 
 from handlers.contract import conventions
 from handlers.contract.run_document import snapshot_id
-from tests.support.fleet import Behaviour
-from tests.support.rehearsal import Rehearsal
+from rehearsal.fleet import Behaviour
+from rehearsal.hub import Rehearsal
 
 CANARY = "111111111111"
 FLEET_A = "222222222222"

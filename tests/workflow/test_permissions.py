@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rehearsal import approvals
+from rehearsal.fleet import NEVER, Behaviour
+from rehearsal.hub import Rehearsal
+from rehearsal.template import generated_template, hub_functions
 from tests.handlers.test_cancel_run import started_run, status_change
-from tests.support import approvals
-from tests.support.cfn import generated_template
-from tests.support.fleet import NEVER, Behaviour
-from tests.support.functions import hub_functions
-from tests.support.rehearsal import Rehearsal
 
 IAM_PREFIX = {"stepfunctions": "states"}
 A, B = "111111111111", "222222222222"

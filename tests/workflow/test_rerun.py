@@ -14,9 +14,9 @@ from handlers.contract.errors import InvalidRunDocument
 from handlers.domain import rerun
 from handlers.records.codec import to_item
 from handlers.records.repository import RunTable
+from rehearsal.fleet import Behaviour
+from rehearsal.hub import HUB_REGION, Rehearsal
 from scripts.rerun_failures import main as write_rerun_document
-from tests.support.fleet import Behaviour
-from tests.support.rehearsal import HUB_REGION, Rehearsal
 
 A, B, C = "111111111111", "222222222222", "333333333333"
 REGION = "eu-west-1"

@@ -11,9 +11,9 @@ import pytest
 
 from handlers.approval_web import http, links
 from handlers.approval_web.links import LinkClaims
+from rehearsal import approvals
+from rehearsal.approvals import Link
 from tests.handlers.approval_backend import API_URL, APPROVERS, NOW, Approvals, forged, page_text
-from tests.support import approvals
-from tests.support.approvals import Link
 
 TAMPERED = {
     "forged signature": forged,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 
 import pytest
 
@@ -13,6 +14,7 @@ from handlers.contract.environment import (
     StoreSnapshotsEnv,
     ValidateRunEnv,
 )
+from rehearsal.template import HubFunction, hub_functions
 
 VALIDATE_RUN = {
     "AWS_REGION": "eu-west-1",
@@ -97,3 +99,10 @@ def test_every_field_reads_a_variable_of_its_own_type() -> None:
 
 def _sample(variable: environment.Variable) -> str:
     return {bool: "true", int: "1", str: "x"}[variable.kind]
+
+
+@pytest.mark.parametrize("function", hub_functions(), ids=lambda function: function.name)
+def test_the_template_sets_exactly_the_settings_the_handler_reads(function: HubFunction) -> None:
+    handler = importlib.import_module(function.handler_module).lambda_handler
+
+    assert function.variables == tuple(variable.name for variable in handler.env_type.settings())

@@ -16,7 +16,7 @@ from handlers.contract.table import APPROVAL_PAGE_ATTRIBUTES, ApprovalStatus, Ru
 from handlers.domain.target import Target
 from handlers.records.items import ApprovalRecord, InstanceRecord, LedgerEntry, RunRecord, TargetRecord
 from handlers.records.repository import DecisionClaim, RunTable
-from tests.support.cfn import generated_template
+from rehearsal.template import generated_template
 
 REGION = "eu-west-1"
 TARGET = Target("run-1", 0, "222222222222", REGION)

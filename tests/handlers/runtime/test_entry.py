@@ -22,8 +22,8 @@ from handlers.contract.environment import EvaluateWaveEnv, FunctionEnv
 from handlers.contract.errors import InvalidEvent, TransientAwsError
 from handlers.runtime.clients import FleetClients, HubClients
 from handlers.runtime.entry import LambdaHandler, entry_point
-from tests.support.functions import HubFunction, hub_function, hub_functions
-from tests.support.rehearsal import FakeLambdaContext, Rehearsal
+from rehearsal.hub import FakeLambdaContext, Rehearsal
+from rehearsal.template import HubFunction, hub_function, hub_functions
 
 ROOT = Path(__file__).resolve().parents[3]
 API_FUNCTIONS = {"ApprovalPage", "ApprovalDecision"}  # behind API Gateway: they answer with pages, never raise

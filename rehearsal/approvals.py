@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from handlers import approval_decision, approval_page
-from tests.support.rehearsal import FakeLambdaContext
+from rehearsal.hub import FakeLambdaContext
 
 STAGE = "v1"
 _LINK = re.compile(r"^(Approve|Reject):\s+(\S+)$", re.MULTILINE)

@@ -6,19 +6,20 @@ routes every Lambda invoke, from the state machine or a test, to the handler mod
 and retry back-offs advance a virtual clock instead of sleeping; SSM is the simulated ``Fleet``.
 
 Approvals: the approval topic and the HMAC signing key exist in moto; the approval API is served by calling its
-handlers with API Gateway proxy events (``tests.support.approvals``). A wave's approval timeout (virtual minutes)
+handlers with API Gateway proxy events (``rehearsal.approvals``). A wave's approval timeout (virtual minutes)
 is recorded and replaced by ``approval_wait_seconds`` of real time, so a test can decide in time or let it lapse.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,29 +30,20 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.retries.standard import ExponentialBackoff
 from moto import mock_aws
-from moto.awslambda_simple.models import LambdaSimpleBackend
-from moto.core.responses import EmptyResult
 from moto.sns.models import sns_backends
-from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSecondsPath
-from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
-from moto.stepfunctions.responses import StepFunctionResponse
-from moto.sts.exceptions import STSClientError
-from moto.sts.responses import TokenResponse
 
 from handlers.contract.conventions import DEFAULT_NAME_PREFIX
 from handlers.records.repository import RunTable
 from handlers.runtime import clients as aws
 from handlers.runtime import entry as runtime
-from tests.support.cfn import generated_template, resolve, resolve_definition
-from tests.support.fleet import Fleet, VirtualClock
-from tests.support.functions import HubFunction, hub_functions
+from rehearsal import moto_shims
+from rehearsal.fleet import Fleet, VirtualClock
+from rehearsal.template import HubFunction, generated_template, hub_function, hub_functions, resolve, resolve_definition
 
 HUB_ACCOUNT = "123456789012"  # moto runs every state-machine call in its default account
 HUB_REGION = "eu-west-1"
 ARTIFACT_BUCKET = "patch-orchestrator-artifacts-test"
 EXTERNAL_ID = "rehearsal-external-id-0123456789"
-APPROVAL_API_URL = "https://approvals.example.test/v1"
 EXECUTING_BACKENDS = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 
@@ -82,7 +74,9 @@ class Rehearsal:
 
     clock: VirtualClock
     fleet: Fleet
-    state_machine_arn: str
+    # Creates the state machine from the generated definition (moto parses it for most of a second, so only the
+    # tests that run it pay for it).
+    create_state_machine: Callable[[], str]
     table_name: str
     topic_arn: str
     approval_topic_arn: str
@@ -101,8 +95,15 @@ class Rehearsal:
     approval_timeouts: list[int] = field(default_factory=list)
     assumed: list[dict[str, str]] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    monkeypatch: pytest.MonkeyPatch = field(default_factory=pytest.MonkeyPatch)
+    # Each function's environment as its template gives it, resolved (what its container reads).
+    environments: dict[str, dict[str, str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _invoke_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @functools.cached_property
+    def state_machine_arn(self) -> str:
+        return self.create_state_machine()
 
     def run(self, document: dict[str, Any], run_id: str, *, timeout_seconds: float = 120) -> dict[str, Any]:
         """Start an execution named ``run_id`` with ``document`` and wait for it to end."""
@@ -190,22 +191,29 @@ class Rehearsal:
             finally:
                 self._current.function = None
 
-    def _assume_role(self, response: TokenResponse, original: Any) -> Any:
+    def _check_assume_role(self, request: dict[str, str]) -> None:
         """The spoke role's trust policy: the right ExternalId, and a role that exists in that account."""
-        role_arn = str(response._get_param("RoleArn"))
-        if f":role/{DEFAULT_NAME_PREFIX}-spoke-" in role_arn:
-            account = role_arn.split(":")[4]
-            with self._lock:
-                self.assumed.append(
-                    {
-                        "roleArn": role_arn,
-                        "externalId": str(response._get_param("ExternalId")),
-                        "sourceIdentity": str(response._get_param("SourceIdentity")),
-                    }
-                )
-            if account in self.denied_accounts or response._get_param("ExternalId") != EXTERNAL_ID:
-                raise STSClientError("AccessDenied", f"User is not authorized to perform: sts:AssumeRole on {role_arn}")
-        return original(response)
+        role_arn = request["RoleArn"]
+        if f":role/{DEFAULT_NAME_PREFIX}-spoke-" not in role_arn:
+            return
+        with self._lock:
+            self.assumed.append(
+                {"roleArn": role_arn, "externalId": request["ExternalId"], "sourceIdentity": request["SourceIdentity"]}
+            )
+        if role_arn.split(":")[4] in self.denied_accounts or request["ExternalId"] != EXTERNAL_ID:
+            raise moto_shims.access_denied(f"User is not authorized to perform: sts:AssumeRole on {role_arn}")
+
+    def _give_environment(self, function: str) -> None:
+        handler = importlib.import_module(hub_function(function).handler_module).lambda_handler
+        self.monkeypatch.setattr(handler.container, "environ", dict(self.environments[function]))
+        handler.container.reset()
+
+    def set_setting(self, variable: str, value: str) -> None:
+        """Give every function that reads ``variable`` this value (as a stack update would)."""
+        for function, environment in self.environments.items():
+            if variable in environment:
+                environment[variable] = value
+                self._give_environment(function)
 
     def _track_open_targets(self, function: str, event: dict[str, Any]) -> None:
         """Targets between their Discover and their RecordTarget: how many the workflow works on at once."""
@@ -256,15 +264,30 @@ class Rehearsal:
                 self.table_access.add((function, partition.split("#")[0] + "#", read))
 
 
+# Physical names of what the rehearsal creates for the template's resources.
+ARTIFACT_BUCKET_NAME = ARTIFACT_BUCKET
+REST_API_ID = "approvals"
+# moto's in-memory backends are not safe for concurrent writes from one handler's threads.
+TUNING = {"SNAPSHOT_COPY_WORKERS": "1"}
+
+
 @contextmanager
 def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10) -> Iterator[Rehearsal]:
-    """A hub deployed in moto with an empty fleet; add instances with ``rehearsal.fleet.add``."""
+    """A hub deployed in moto with an empty fleet; add instances with ``rehearsal.fleet.add``.
+
+    Each function gets the environment the generated template gives it, resolved against what was created here
+    (parameters at their defaults, ``DefaultAccountConcurrency`` at ``account_concurrency``)."""
     template = generated_template("hub.json")
-    defaults = {name: spec.get("Default") for name, spec in template["Parameters"].items()}
+    parameters = {name: spec.get("Default") for name, spec in template["Parameters"].items()}
+    parameters["DefaultAccountConcurrency"] = account_concurrency
     resources = template["Resources"]
+
+    def name_of(logical_id: str, attribute: str) -> str:
+        return str(resolve(resources[logical_id]["Properties"][attribute], parameters))
+
     with mock_aws(config=EXECUTING_BACKENDS):  # type: ignore[arg-type]
         table = resources["PatchRunsTable"]["Properties"]
-        table_name = resolve(table["TableName"], defaults)
+        table_name = name_of("PatchRunsTable", "TableName")
         boto3.client("dynamodb", region_name=HUB_REGION).create_table(
             TableName=table_name,
             BillingMode=table["BillingMode"],
@@ -272,74 +295,78 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
             KeySchema=table["KeySchema"],
         )
         boto3.client("s3", region_name=HUB_REGION).create_bucket(
-            Bucket=ARTIFACT_BUCKET, CreateBucketConfiguration={"LocationConstraint": HUB_REGION}
+            Bucket=ARTIFACT_BUCKET_NAME, CreateBucketConfiguration={"LocationConstraint": HUB_REGION}
         )
-        topic_name = resolve(resources["RunNotificationsTopic"]["Properties"]["TopicName"], defaults)
-        topic_arn = boto3.client("sns", region_name=HUB_REGION).create_topic(Name=topic_name)["TopicArn"]
-        approval_topic_arn = boto3.client("sns", region_name=HUB_REGION).create_topic(
-            Name=resolve(resources["ApprovalRequestsTopic"]["Properties"]["TopicName"], defaults)
-        )["TopicArn"]
+        sns = boto3.client("sns", region_name=HUB_REGION)
+        topic_arn = sns.create_topic(Name=name_of("RunNotificationsTopic", "TopicName"))["TopicArn"]
+        approval_topic_arn = sns.create_topic(Name=name_of("ApprovalRequestsTopic", "TopicName"))["TopicArn"]
         signing_key = resources["ApprovalSigningKey"]["Properties"]
         approval_key_arn = boto3.client("kms", region_name=HUB_REGION).create_key(
             KeySpec=signing_key["KeySpec"], KeyUsage=signing_key["KeyUsage"]
         )["KeyMetadata"]["Arn"]
-        secret_name = resolve(resources["SpokeExternalIdSecret"]["Properties"]["Name"], defaults)
         secret_arn = boto3.client("secretsmanager", region_name=HUB_REGION).create_secret(
-            Name=secret_name, SecretString=EXTERNAL_ID
+            Name=name_of("SpokeExternalIdSecret", "Name"), SecretString=EXTERNAL_ID
         )["ARN"]
-        for name, value in {
-            "RUN_TABLE_NAME": table_name,
-            "NAME_PREFIX": DEFAULT_NAME_PREFIX,
-            "AWS_PARTITION": "aws",
-            "AWS_REGION": HUB_REGION,
-            "RECORD_RETENTION_DAYS": "30",
-            "EXTERNAL_ID_SECRET_ARN": secret_arn,
-            "ARTIFACT_BUCKET": ARTIFACT_BUCKET,
-            "NOTIFICATION_TOPIC_ARN": topic_arn,
-            "ACCOUNT_CONCURRENCY": str(account_concurrency),
-            "REGION_CONCURRENCY": "5",
-            "INSTANCE_OUTPUT": "false",
-            # moto's in-memory backends are not safe for concurrent writes from one handler's threads.
-            "SNAPSHOT_COPY_WORKERS": "1",
-            "APPROVAL_TOPIC_ARN": approval_topic_arn,
-            "APPROVAL_KEY_ARN": approval_key_arn,
-            "APPROVAL_API_URL": APPROVAL_API_URL,
-        }.items():
-            monkeypatch.setenv(name, value)
+        physical = {
+            **parameters,
+            "PatchRunsTable": table_name,
+            "ArtifactBucket": ARTIFACT_BUCKET_NAME,
+            "RunNotificationsTopic": topic_arn,
+            "ApprovalRequestsTopic": approval_topic_arn,
+            "SpokeExternalIdSecret": secret_arn,
+            "ApprovalApi": REST_API_ID,
+        }
+        attributes = {("ApprovalSigningKey", "Arn"): approval_key_arn}
+        conditions = {"SharesInstanceOutput": bool(parameters["InstanceOutputOrganizationId"])}
+        environments = {
+            function.name: _environment(resources[f"{function.name}Function"], physical, attributes, conditions)
+            for function in hub_functions()
+        }
 
         clock = VirtualClock()
         fleet = Fleet(clock)
         fleet.install(monkeypatch)
-        substitutions = template["Resources"]["PatchRunStateMachine"]["Properties"]["DefinitionSubstitutions"]
+        substitutions = resources["PatchRunStateMachine"]["Properties"]["DefinitionSubstitutions"]
         bindings = {
             f"{function.name}FunctionArn": function_arn(function)
             for function in hub_functions()
             if f"{function.name}FunctionArn" in substitutions  # the API's functions are not the workflow's
         }
         definition = resolve_definition(template, "PatchRunStateMachine", bindings | {"RunTableName": table_name})
-        state_machine_arn = boto3.client("stepfunctions", region_name=HUB_REGION).create_state_machine(
-            name=resolve(resources["PatchRunStateMachine"]["Properties"]["StateMachineName"], defaults),
-            definition=json.dumps(definition),
-            roleArn=f"arn:aws:iam::{HUB_ACCOUNT}:role/patch-run",
-            type="STANDARD",
-        )["stateMachineArn"]
-        hub = Rehearsal(clock, fleet, state_machine_arn, table_name, topic_arn, approval_topic_arn, approval_key_arn)
+
+        def create_state_machine() -> str:
+            return str(
+                boto3.client("stepfunctions", region_name=HUB_REGION).create_state_machine(
+                    name=name_of("PatchRunStateMachine", "StateMachineName"),
+                    definition=json.dumps(definition),
+                    roleArn=f"arn:aws:iam::{HUB_ACCOUNT}:role/patch-run",
+                    type="STANDARD",
+                )["stateMachineArn"]
+            )
+
+        hub = Rehearsal(
+            clock,
+            fleet,
+            create_state_machine,
+            table_name,
+            topic_arn,
+            approval_topic_arn,
+            approval_key_arn,
+            monkeypatch=monkeypatch,
+            environments=environments,
+        )
+        for function in hub_functions():
+            hub._give_environment(function.name)
 
         monkeypatch.setattr(runtime, "utcnow", clock.now)
         # The SDK's own retries are kept (3 attempts, as a throttled call would see) but do not really sleep.
         monkeypatch.setattr(aws, "RETRY_CONFIG", Config(retries={"mode": "standard", "max_attempts": 3}))
         monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda _self, _context: 0)
-        monkeypatch.setattr(
-            WaitFunction, "_wait_interval", lambda _self, env, wait_seconds: clock.advance(wait_seconds)
-        )
-        monkeypatch.setattr(retrier_decl, "time", _NoSleep(clock))
-        monkeypatch.setattr(StepFunctionResponse, "send_task_failure", _send_task_failure_with_cause)
-        original_timeout = TimeoutSecondsPath._eval_seconds
-        monkeypatch.setattr(
-            TimeoutSecondsPath,
-            "_eval_seconds",
-            lambda timeout, env: hub._approval_timeout(original_timeout(timeout, env)),
-        )
+        moto_shims.virtual_time(monkeypatch, clock.advance)
+        moto_shims.keep_task_failure_cause(monkeypatch)
+        moto_shims.replace_timeout_seconds_path(monkeypatch, hub._approval_timeout)
+        moto_shims.check_assume_role(monkeypatch, hub._check_assume_role)
+        moto_shims.route_lambda_invokes(monkeypatch, hub._route)
         original_api_call = BaseClient._make_api_call
 
         def recording_api_call(client: Any, operation: str, params: Any) -> Any:
@@ -347,28 +374,22 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
             return original_api_call(client, operation, params)
 
         monkeypatch.setattr(BaseClient, "_make_api_call", recording_api_call)
-        original_assume_role = TokenResponse.assume_role
-        monkeypatch.setattr(
-            TokenResponse, "assume_role", lambda response: hub._assume_role(response, original_assume_role)
-        )
-        monkeypatch.setattr(
-            LambdaSimpleBackend,
-            "invoke",
-            lambda _self, function_name, qualifier, body, headers, response_headers: hub._route(
-                function_name, body, response_headers
-            ),
-        )
-        for function in hub_functions():
-            importlib.import_module(function.handler_module).lambda_handler.container.reset()
         yield hub
 
 
-def _send_task_failure_with_cause(response: StepFunctionResponse) -> EmptyResult:
-    """moto 5.2.5 drops SendTaskFailure's ``cause`` (AWS passes it to the task's Catch); pass it on."""
-    response.stepfunction_backend.send_task_failure(
-        response._get_param("taskToken"), error=response._get_param("error"), cause=response._get_param("cause")
-    )
-    return EmptyResult()
+def _environment(
+    function: dict[str, Any],
+    physical: dict[str, Any],
+    attributes: dict[tuple[str, str], Any],
+    conditions: dict[str, bool],
+) -> dict[str, str]:
+    """A function's environment as its template sets it, plus what the Lambda runtime and the rehearsal add."""
+    variables = function["Properties"]["Environment"]["Variables"]
+    resolved = {
+        name: str(resolve(value, physical, attributes=attributes, conditions=conditions))
+        for name, value in variables.items()
+    }
+    return resolved | {"AWS_REGION": HUB_REGION} | TUNING
 
 
 def _partition_keys(params: dict[str, Any]) -> list[str]:
@@ -397,13 +418,3 @@ def subscribe_approver(topic_arn: str, address: str, *, filter_policy: dict[str,
             ReturnSubscriptionArn=True,
         )["SubscriptionArn"]
     )
-
-
-class _NoSleep:
-    """Stands in for the ``time`` module in moto's retrier: back-off advances the virtual clock."""
-
-    def __init__(self, clock: VirtualClock) -> None:
-        self._clock = clock
-
-    def sleep(self, seconds: float) -> None:
-        self._clock.advance(seconds)

@@ -20,11 +20,9 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.core.responses import ActionResult
-from moto.ssm.exceptions import SSMException as ServiceException  # moto names the service from the module
-from moto.ssm.responses import SimpleSystemManagerResponse
 
 from handlers.contract import conventions
+from rehearsal.moto_shims import SsmOperation, SsmRequest, serve_ssm, ssm_error
 
 NEVER = "Never"  # a Behaviour status: the invocation stays InProgress until cancelled
 # Outcomes SSM reports as StatusDetails under a coarser Status (the CommandInvocationStatus enum has no
@@ -192,22 +190,24 @@ class Fleet:
     # The simulated SSM operations -----------------------------------------------------------------------
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Route moto's SSM operations used by the handlers to this fleet."""
-        fleet = self
+        """Answer the SSM operations the handlers use from this fleet."""
+        operations: dict[str, Callable[[Fleet, SsmRequest], dict[str, Any]]] = {
+            "send_command": Fleet._send_command,
+            "list_commands": Fleet._list_commands,
+            "list_command_invocations": Fleet._list_command_invocations,
+            "get_command_invocation": Fleet._get_command_invocation,
+            "cancel_command": Fleet._cancel_command,
+            "describe_instance_information": Fleet._describe_instance_information,
+        }
 
-        def operation(name: str, body: Callable[[Fleet, SimpleSystemManagerResponse], dict[str, Any]]) -> None:
-            def handler(response: SimpleSystemManagerResponse) -> ActionResult:
-                fleet._enter(name, response.current_account, response.region)
-                return ActionResult(body(fleet, response))
+        def entered(name: str, body: Callable[[Fleet, SsmRequest], dict[str, Any]]) -> SsmOperation:
+            def operation(request: SsmRequest) -> dict[str, Any]:
+                self._enter(name, request.current_account, request.region)
+                return body(self, request)
 
-            monkeypatch.setattr(SimpleSystemManagerResponse, name, handler, raising=False)
+            return operation
 
-        operation("send_command", Fleet._send_command)
-        operation("list_commands", Fleet._list_commands)
-        operation("list_command_invocations", Fleet._list_command_invocations)
-        operation("get_command_invocation", Fleet._get_command_invocation)
-        operation("cancel_command", Fleet._cancel_command)
-        operation("describe_instance_information", Fleet._describe_instance_information)
+        serve_ssm(monkeypatch, {name: entered(name, body) for name, body in operations.items()})
 
     def _enter(self, operation: str, account_id: str, region: str) -> None:
         with self._lock:
@@ -215,25 +215,25 @@ class Fleet:
             for index, (op, account, code, remaining) in enumerate(self._faults):
                 if op == operation and account in (None, account_id) and remaining > 0:
                     self._faults[index] = (op, account, code, remaining - 1)
-                    raise ServiceException(code, f"Rate exceeded ({operation}, simulated)")
+                    raise ssm_error(code, f"Rate exceeded ({operation}, simulated)")
 
-    def _send_command(self, response: SimpleSystemManagerResponse) -> dict[str, Any]:
+    def _send_command(self, response: SsmRequest) -> dict[str, Any]:
         request = {key: response._get_param(key) for key in _SEND_COMMAND_KEYS if response._get_param(key) is not None}
         document = request.get("DocumentName")
         if document not in (conventions.PATCH_DOCUMENT_NAME, self.snapshot_document):
-            raise ServiceException("InvalidDocument", f"Document {document} does not exist in this account")
+            raise ssm_error("InvalidDocument", f"Document {document} does not exist in this account")
         if document == conventions.PATCH_DOCUMENT_NAME:
             _check_patch_parameters(request.get("Parameters", {}))
         if ("InstanceIds" in request) == ("Targets" in request):
-            raise ServiceException("InvalidParameters", "give either InstanceIds or Targets")
+            raise ssm_error("InvalidParameters", "give either InstanceIds or Targets")
         if len(request.get("InstanceIds", [])) > 50:
-            raise ServiceException("ValidationException", "InstanceIds: at most 50")
+            raise ssm_error("ValidationException", "InstanceIds: at most 50")
         with self._lock:
             here = self.instances.get((response.current_account, response.region), [])
             known = {instance.instance_id for instance in here}
             unknown = sorted(set(request.get("InstanceIds", [])) - known)
             if unknown:
-                raise ServiceException("InvalidInstanceId", f"Instances {unknown} not in a valid state for account")
+                raise ssm_error("InvalidInstanceId", f"Instances {unknown} not in a valid state for account")
             targeted = [
                 instance
                 for instance in here
@@ -260,7 +260,7 @@ class Fleet:
         self._write_output(command)
         return {"Command": self._command_view(command)}
 
-    def _list_commands(self, response: SimpleSystemManagerResponse) -> dict[str, Any]:
+    def _list_commands(self, response: SsmRequest) -> dict[str, Any]:
         command_id = response._get_param("CommandId")
         filters = {f["key"]: f["value"] for f in response._get_param("Filters") or []}
         with self._lock:
@@ -272,10 +272,10 @@ class Fleet:
                 and ("InvokedAfter" not in filters or command.requested_at >= _parse(filters["InvokedAfter"]))
             ]
             if command_id is not None and not found:
-                raise ServiceException("InvalidCommandId", f"{command_id} is not a valid command id")
+                raise ssm_error("InvalidCommandId", f"{command_id} is not a valid command id")
             return {"Commands": [self._command_view(command) for command in found]}
 
-    def _list_command_invocations(self, response: SimpleSystemManagerResponse) -> dict[str, Any]:
+    def _list_command_invocations(self, response: SsmRequest) -> dict[str, Any]:
         command = self._command(response)
         details = bool(response._get_param("Details"))
         start = int(response._get_param("NextToken") or 0)
@@ -286,16 +286,16 @@ class Fleet:
             page["NextToken"] = str(start + size)
         return page
 
-    def _get_command_invocation(self, response: SimpleSystemManagerResponse) -> dict[str, Any]:
+    def _get_command_invocation(self, response: SsmRequest) -> dict[str, Any]:
         command = self._command(response)
         instance_id = response._get_param("InstanceId")
         invocation = command.invocations.get(instance_id)
         if invocation is None:
-            raise ServiceException("InvocationDoesNotExist", f"no invocation for {instance_id}")
+            raise ssm_error("InvocationDoesNotExist", f"no invocation for {instance_id}")
         status = self._status(invocation)
         plugin = response._get_param("PluginName")
         if plugin and plugin != invocation.plugin:
-            raise ServiceException("InvalidPluginName", f"{plugin} did not run on {instance_id}")
+            raise ssm_error("InvalidPluginName", f"{plugin} did not run on {instance_id}")
         ended = status != IN_PROGRESS
         return {
             "CommandId": command.command_id,
@@ -310,7 +310,7 @@ class Fleet:
             "ExecutionEndDateTime": _iso(self._ended_at(command, invocation)) if ended else "",
         }
 
-    def _cancel_command(self, response: SimpleSystemManagerResponse) -> dict[str, Any]:
+    def _cancel_command(self, response: SsmRequest) -> dict[str, Any]:
         command = self._command(response)
         now = self.clock.now()
         with self._lock:
@@ -319,7 +319,7 @@ class Fleet:
                     invocation.cancelled_at = now
         return {}
 
-    def _describe_instance_information(self, response: SimpleSystemManagerResponse) -> dict[str, Any]:
+    def _describe_instance_information(self, response: SsmRequest) -> dict[str, Any]:
         wanted: set[str] | None = None
         for entry in response._get_param("Filters") or []:
             if entry["Key"] == "InstanceIds":
@@ -350,12 +350,12 @@ class Fleet:
 
     # Helpers ----------------------------------------------------------------------------------------------
 
-    def _command(self, response: SimpleSystemManagerResponse) -> SimCommand:
+    def _command(self, response: SsmRequest) -> SimCommand:
         command_id = response._get_param("CommandId")
         with self._lock:
             command = self.commands.get(command_id)
         if command is None or (command.account_id, command.region) != (response.current_account, response.region):
-            raise ServiceException("InvalidCommandId", f"{command_id} is not a valid command id")
+            raise ssm_error("InvalidCommandId", f"{command_id} is not a valid command id")
         return command
 
     def _status(self, invocation: SimInvocation) -> str:
@@ -473,7 +473,7 @@ def _matches(instance: SimInstance, targets: list[dict[str, Any]]) -> bool:
     for target in targets:
         key = str(target["Key"])
         if not key.startswith("tag:"):
-            raise ServiceException("InvalidTarget", f"unsupported target key {key}")
+            raise ssm_error("InvalidTarget", f"unsupported target key {key}")
         if instance.tags.get(key.removeprefix("tag:")) not in target["Values"]:
             return False
     return True
@@ -483,14 +483,14 @@ def _check_patch_parameters(parameters: dict[str, list[str]]) -> None:
     operation = parameters.get("Operation", [""])[0]
     reboot = parameters.get("RebootOption", ["RebootIfNeeded"])[0]
     if operation not in PATCH_OPERATIONS:
-        raise ServiceException("InvalidParameters", f"Operation {operation!r} is not valid")
+        raise ssm_error("InvalidParameters", f"Operation {operation!r} is not valid")
     if reboot not in REBOOT_OPTIONS:
-        raise ServiceException("InvalidParameters", f"RebootOption {reboot!r} is not valid")
+        raise ssm_error("InvalidParameters", f"RebootOption {reboot!r} is not valid")
     snapshot = parameters.get("SnapshotId", [""])[0]
     try:
         uuid.UUID(snapshot) if snapshot else None
     except ValueError:
-        raise ServiceException("InvalidParameters", f"SnapshotId {snapshot!r} is not a UUID") from None
+        raise ssm_error("InvalidParameters", f"SnapshotId {snapshot!r} is not a UUID") from None
 
 
 def _parse(text: str) -> datetime:
