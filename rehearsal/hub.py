@@ -338,7 +338,7 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
             return str(
                 boto3.client("stepfunctions", region_name=HUB_REGION).create_state_machine(
                     name=name_of("PatchRunStateMachine", "StateMachineName"),
-                    definition=json.dumps(definition),
+                    definition=json.dumps(moto_shims.definition_for_moto(definition)),
                     roleArn=f"arn:aws:iam::{HUB_ACCOUNT}:role/patch-run",
                     type="STANDARD",
                 )["stateMachineArn"]

@@ -268,3 +268,22 @@ def record_child_histories(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list
 
     monkeypatch.setattr(DistributedItemProcessorWorker, "_eval_job", recording)
     return lambda: [list(manager.get_event_history()) for manager in managers.values()]
+
+
+def definition_for_moto(definition: dict[str, Any]) -> dict[str, Any]:
+    """The definition as moto's ASL parser takes it: ``ToleratedFailurePercentage`` as a float. AWS's ASL schema
+    takes an integer (and refuses ``100.0``), which is what the generator emits."""
+    check_version()
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                key: float(item) if key == "ToleratedFailurePercentage" and isinstance(item, int) else convert(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [convert(item) for item in value]
+        return value
+
+    converted: dict[str, Any] = convert(definition)
+    return converted

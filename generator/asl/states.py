@@ -520,7 +520,8 @@ class Map(_Resilient):
     max_concurrency_path: str | None = field(default=None, kw_only=True)
     mode: Literal["INLINE", "DISTRIBUTED"] = field(default="INLINE", kw_only=True)
     execution_type: Literal["STANDARD", "EXPRESS"] | None = field(default=None, kw_only=True)
-    tolerated_failure_percentage: float | None = field(default=None, kw_only=True)
+    # An integer: AWS's ASL schema refuses 100.0 ("Expected integer").
+    tolerated_failure_percentage: int | None = field(default=None, kw_only=True)
     label: str | None = field(default=None, kw_only=True)
 
     type_name = "Map"
@@ -549,7 +550,7 @@ class Map(_Resilient):
         if self.max_concurrency_path is not None:
             rendered["MaxConcurrencyPath"] = self.max_concurrency_path
         if self.tolerated_failure_percentage is not None:
-            rendered["ToleratedFailurePercentage"] = float(self.tolerated_failure_percentage)
+            rendered["ToleratedFailurePercentage"] = self.tolerated_failure_percentage
         if self.label is not None:
             rendered["Label"] = self.label
         return rendered | self._resilience() | self._transition()

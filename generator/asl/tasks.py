@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from awacs.aws import Action, Condition, ForAllValuesStringLike
+from awacs import awslambda, dynamodb, states
+from awacs.aws import Condition, ForAllValuesStringLike
 from troposphere import Sub
 
 from generator.asl.states import Catch, JsonValue, Retry, Task
-from generator.iam import Grant, table_key_grant
+from generator.iam import Grant, arn, table_key_grant
 from handlers.contract.table import Update
 
 __all__ = [
@@ -81,7 +82,7 @@ def transient_retry(errors: tuple[str, ...]) -> Retry:
 
 def integration(service_path: str) -> Sub:
     """The partition-safe ``Resource`` of an optimised integration, e.g. ``integration("lambda:invoke")``."""
-    return Sub(f"arn:${{AWS::Partition}}:states:::{service_path}")
+    return arn("states", service_path, region=False, account=False)
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class FunctionTarget:
     def grant(self) -> Grant:
         return Grant(
             sid=f"Invoke{self.name}Function",
-            actions=(Action("lambda", "InvokeFunction"),),
+            actions=(awslambda.InvokeFunction,),
             # Qualified ARNs (":*") too: the integration may invoke a version or alias.
             resources=(self.arn, Sub("${Arn}:*", Arn=self.arn)),
         )
@@ -125,7 +126,7 @@ class TableTarget:
         condition = Condition(ForAllValuesStringLike("dynamodb:LeadingKeys", list(self.partitions)))
         return Grant(
             f"UpdateItem{self.name}",
-            (Action("dynamodb", "UpdateItem"),),
+            (dynamodb.UpdateItem,),
             (self.arn,),
             condition if self.partitions else None,
         )
@@ -203,18 +204,19 @@ def distributed_map_grants(state_machine_name: Sub) -> tuple[Grant, ...]:
 
     ``state_machine_name`` is the machine's fixed name (its ARN cannot be referenced from its own role).
     """
-    machine = Sub(
-        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${Name}", Name=state_machine_name
-    )
-    executions = Sub(
-        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${Name}/*", Name=state_machine_name
-    )
+    machine = arn("states", "stateMachine:${Name}", Name=state_machine_name)
+    # Its own executions (``execution:<name>:<run>``) and their children (``execution:<name>/<map run>:<id>``), as
+    # AWS's "IAM policies for using Distributed Map states" lists them; moto checks none of it.
+    own = arn("states", "execution:${Name}:*", Name=state_machine_name)
+    children = arn("states", "execution:${Name}/*", Name=state_machine_name)
     return (
-        Grant("StartChildExecutions", (Action("states", "StartExecution"),), (machine,)),
+        Grant("StartChildExecutions", (states.StartExecution,), (machine,)),
+        Grant("WatchChildExecutions", (states.DescribeExecution, states.StopExecution), (own, children)),
+        # A redriven run redrives the map run's child executions.
         Grant(
-            "WatchChildExecutions",
-            (Action("states", "DescribeExecution"), Action("states", "StopExecution")),
-            (executions,),
+            "RedriveChildExecutions",
+            (states.RedriveExecution,),
+            (arn("states", "execution:${Name}/*:*", Name=state_machine_name),),
         ),
     )
 

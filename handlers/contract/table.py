@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
@@ -72,6 +72,14 @@ def instance_sk(account_id: str, region: str, instance_id: str = "") -> str:
 def rerun_sk(account_id: str, region: str) -> str:
     """Which instances a re-run patches in one account and region."""
     return f"{RERUN_PREFIX}{account_id}#{region}"
+
+
+class Outcome(IntEnum):
+    """A target's, wave's or run's outcome, as HTTP says it: all patched, some patched, none (or the run failed)."""
+
+    OK = 200
+    PARTIAL = 206
+    FAILED = 500
 
 
 class RunStatus(StrEnum):

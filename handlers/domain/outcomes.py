@@ -6,11 +6,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
+from handlers.contract.table import Outcome
 from handlers.records.items import Counts, FinalState
 
-OK = 200
-PARTIAL = 206
-FAILED = 500
+# Plain ints in records and reports (the contract names them).
+OK = int(Outcome.OK)
+PARTIAL = int(Outcome.PARTIAL)
+FAILED = int(Outcome.FAILED)
 
 # SSM could not hand the command to the agent: the instance was unreachable, not failed. SSM says so in an
 # invocation's StatusDetails (its Status is only TimedOut or Failed).

@@ -136,3 +136,30 @@ def test_hub_key_rotates_and_scopes_every_non_account_principal(hub: dict[str, A
     for statement in statements.values():
         if statement["Principal"] in ("*", {"AWS": "*"}):
             assert statement.get("Condition"), statement["Sid"]
+
+
+def test_the_distributed_map_role_has_what_aws_documents_for_distributed_maps(hub: dict[str, Any]) -> None:
+    # AWS, "IAM policies for using Distributed Map states": start child executions of its own state machine,
+    # describe and stop its executions and theirs, and redrive the children. moto checks none of this.
+    statements = {
+        statement["Sid"]: statement
+        for policy in hub["Resources"]["PatchRunStateMachineRole"]["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    }
+
+    def resources(sid: str) -> set[str]:
+        prefix = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:"
+        return {resource["Fn::Sub"][0].removeprefix(prefix) for resource in statements[sid]["Resource"]}
+
+    assert statements["StartChildExecutions"]["Action"] == ["states:StartExecution"]
+    assert resources("StartChildExecutions") == {"stateMachine:${Name}"}
+    assert statements["WatchChildExecutions"]["Action"] == ["states:DescribeExecution", "states:StopExecution"]
+    assert resources("WatchChildExecutions") == {"execution:${Name}:*", "execution:${Name}/*"}
+    assert statements["RedriveChildExecutions"]["Action"] == ["states:RedriveExecution"]
+    assert resources("RedriveChildExecutions") == {"execution:${Name}/*:*"}
+
+
+def test_tolerated_failure_is_an_integer_as_aws_s_schema_requires(state_machine: dict[str, Any]) -> None:
+    text = json.dumps(state_machine["Definition"])
+    assert '"ToleratedFailurePercentage": 100,' in text or '"ToleratedFailurePercentage": 100}' in text
+    assert "100.0" not in text

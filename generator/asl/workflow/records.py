@@ -11,12 +11,9 @@ from typing import Any
 from generator.asl.states import Catch, Task
 from generator.asl.tasks import TableTarget, dynamodb_update_item
 from handlers.contract import table
-from handlers.contract.table import RunStatus, WaveApprovalStatus, WaveStatus
+from handlers.contract.table import Outcome, RunStatus, WaveApprovalStatus, WaveStatus
 
 __all__ = ["record_approval", "record_approval_rejected", "record_approval_timed_out", "record_run_failed"]
-
-# The run outcome of a failed run (handlers.common.outcomes.FAILED, which the contract does not carry).
-_FAILED_OUTCOME = "500"
 
 
 def record_run_failed(run_table: TableTarget, *, catch: tuple[Catch, ...]) -> Task:
@@ -28,7 +25,7 @@ def record_run_failed(run_table: TableTarget, *, catch: tuple[Catch, ...]) -> Ta
         update=table.RUN_FAILED,
         values={
             ":failed": {"S": RunStatus.FAILED},
-            ":outcome": {"N": _FAILED_OUTCOME},
+            ":outcome": {"N": str(int(Outcome.FAILED))},
             ":reason": {"S.$": "$.error.Cause"},
             ":now": {"S.$": "$$.State.EnteredTime"},
         },
