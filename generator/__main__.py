@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -24,14 +25,23 @@ def cli() -> None:
     """EC2 Patching Orchestrator: generate and check the CloudFormation templates."""
 
 
-@cli.command()
-@click.option(
-    "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("output"),
-    show_default=True,
-    help="Where the templates and the workflow diagram go.",
+def _directory(option: str, default: str, help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option(
+        option,
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path(default),
+        show_default=True,
+        help=help_text,
+    )
+
+
+PARAMETERS_DIR = _directory(
+    "--parameters-dir", "parameters", "Where the environments' parameter and deployment files are."
 )
+
+
+@cli.command()
+@_directory("--output-dir", "output", "Where the templates and the workflow diagram go.")
 @click.option("--check", is_flag=True, help="Write nothing; fail if the files on disk differ from a fresh build.")
 def build(output_dir: Path, check: bool) -> None:
     """Generate output/hub.json, output/spoke.json and output/hub-workflow.md."""
@@ -56,13 +66,7 @@ def build(output_dir: Path, check: bool) -> None:
 
 @cli.command()
 @click.argument("names", nargs=-1)
-@click.option(
-    "--parameters-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("parameters"),
-    show_default=True,
-    help="Where the environments' parameter and deployment files are.",
-)
+@PARAMETERS_DIR
 def validate(names: tuple[str, ...], parameters_dir: Path) -> None:
     """Check environments (default: every one in parameters/) against the templates and within themselves."""
     found = environments.names(parameters_dir)
@@ -125,19 +129,9 @@ def package(output: Path) -> None:
 @cli.command()
 @click.argument("environment")
 @click.option("--only", type=click.Choice(["hub", "spokes"]), help="Deploy only the hub stack or only the spokes.")
-@click.option(
-    "--parameters-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("parameters"),
-    show_default=True,
-    help="Where the environment's parameter and deployment files are.",
-)
-@click.option(
-    "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("output"),
-    show_default=True,
-    help="The committed templates, which must be what the code generates (they are what reviewers approved).",
+@PARAMETERS_DIR
+@_directory(
+    "--output-dir", "output", "The committed templates: they must be what the code generates (reviewers approved them)."
 )
 def deploy(environment: str, only: str | None, parameters_dir: Path, output_dir: Path) -> None:
     """Deploy ENVIRONMENT: handler package, hub stack (through a change set), spoke StackSet."""

@@ -124,7 +124,7 @@ def _approval(approval: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check_rules(document: Mapping[str, Any], run_id: str) -> None:
-    """Rules JSON Schema cannot express: unique wave names, each (account, region) once, known regions."""
+    """What JSON Schema cannot express: run id, patch tag, re-run, wave names, regions, targets, approval waits."""
     if "runId" in document and document["runId"] != run_id:
         raise InvalidRunDocument(f"runId: {document['runId']!r} differs from the execution name {run_id!r}")
     if PATCH_TAG_KEY not in document["selector"]["tags"]:
