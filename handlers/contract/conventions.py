@@ -38,6 +38,20 @@ SNAPSHOT_DOCUMENT_NAME = "{prefix}-PrePatchSnapshot"
 
 PATCH_DOCUMENT_NAME = "AWS-RunPatchBaseline"
 
+# AWS's patching document. Only the spoke's own wrapper runs it: IAM cannot limit a document's parameters, and
+# AWS-RunPatchBaseline's BaselineOverride or InstallOverrideList would let whoever may send it run anything as root.
+AWS_PATCH_DOCUMENT_NAME = "AWS-RunPatchBaseline"
+# The spoke's patch document: a wrapper around AWS-RunPatchBaseline whose parameters are enums and a UUID (and a
+# baseline override chosen from a list the spoke owns). The only patching document the hub may send.
+PATCH_WRAPPER_DOCUMENT_NAME = "{prefix}-RunPatchBaseline"
+
+# The hub's fleet roles (HUB_FLEET_ROLE_NAME purposes): spoke roles trust exactly these.
+FLEET_PURPOSES = ("cancel", "discover", "poll", "record", "send", "snapshots")
+
+# Where instances write Run Command output in the hub's bucket: the writer's account first, so no wildcard in a
+# policy can reach into another account's prefix.
+INSTANCE_OUTPUT_PREFIX = "ssm/account-{account}/runs/{run}/region-{region}/{phase}"
+
 # The two commands a target runs, in this order: the read-only snapshot (optional), then the patch. The workflow
 # passes the phase to SendCommand; the ledger and the instance records are keyed by it.
 SNAPSHOT = "snapshot"
@@ -49,6 +63,11 @@ def spoke_role_arn(*, partition: str, account_id: str, region: str, prefix: str 
     """The ARN of the spoke role the hub assumes to work in ``account_id``/``region``."""
     name = SPOKE_ROLE_NAME.format(prefix=prefix, region=region)
     return f"arn:{partition}:iam::{account_id}:role/{name}"
+
+
+def patch_document_name(prefix: str = DEFAULT_NAME_PREFIX) -> str:
+    """The spoke's patch wrapper document name."""
+    return PATCH_WRAPPER_DOCUMENT_NAME.format(prefix=prefix)
 
 
 def snapshot_document_name(prefix: str = DEFAULT_NAME_PREFIX) -> str:
