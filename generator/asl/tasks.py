@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from awacs import awslambda, dynamodb, states
-from awacs.aws import Condition, ForAllValuesStringLike
+from awacs.aws import Condition, ForAllValuesStringEquals, ForAllValuesStringLike, StringEqualsIfExists
 from troposphere import Sub
 
 from generator.asl.states import Catch, JsonValue, Retry, Task
 from generator.iam import Grant, arn, table_key_grant
-from handlers.contract.table import Update
+from handlers.contract.table import PARTITION_KEY, SORT_KEY, Update
 
 __all__ = [
     "DYNAMODB_TRANSIENT_ERRORS",
@@ -255,5 +255,49 @@ def dynamodb_update_item(
         catch=catch,
         comment=comment,
         grants=(table.update_grant(), table_key_grant(table.key_arn)),
+        substitutions={table.substitution_key: table.table_name},
+    )
+
+
+def dynamodb_get_item(
+    name: str,
+    table: TableTarget,
+    *,
+    key: Mapping[str, JsonValue],
+    attributes: tuple[str, ...],
+    grant: str,
+    partitions: tuple[str, ...],
+    result_path: str | None,
+    catch: tuple[Catch, ...] = (),
+    comment: str | None = None,
+) -> Task:
+    """Read ``attributes`` of one item of ``table``, consistently, from the state machine itself.
+
+    The role may read only those attributes of items in ``partitions`` (``dynamodb:Attributes``,
+    ``dynamodb:LeadingKeys``), under the Sid ``grant``: a workflow that checks a record need not see the rest."""
+    names = {f"#a{index}": attribute for index, attribute in enumerate(attributes)}
+    conditions: list[Any] = [
+        ForAllValuesStringLike("dynamodb:LeadingKeys", list(partitions)),
+        ForAllValuesStringEquals("dynamodb:Attributes", sorted({*attributes, PARTITION_KEY, SORT_KEY})),
+        StringEqualsIfExists("dynamodb:Select", "SPECIFIC_ATTRIBUTES"),
+    ]
+    return Task(
+        name,
+        integration("dynamodb:getItem"),
+        parameters={
+            "TableName": f"${{{table.substitution_key}}}",
+            "Key": dict(key),
+            "ProjectionExpression": ", ".join(names),
+            "ExpressionAttributeNames": names,
+            "ConsistentRead": True,
+        },
+        result_path=result_path,
+        retry=(transient_retry(DYNAMODB_TRANSIENT_ERRORS),),
+        catch=catch,
+        comment=comment,
+        grants=(
+            Grant(grant, (dynamodb.GetItem,), (table.arn,), Condition(conditions)),
+            table_key_grant(table.key_arn),
+        ),
         substitutions={table.substitution_key: table.table_name},
     )

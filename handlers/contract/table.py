@@ -134,6 +134,14 @@ class Decision(StrEnum):
     REJECTED = "REJECTED"
 
 
+# What the workflow reads of an approval to check that the callback it got is a decision ApprovalDecision recorded
+# (anyone with the task token and states:SendTaskSuccess could answer the wait): never the token.
+APPROVAL_DECISION_ATTRIBUTES = (
+    "runId", "waveIndex", "status", "decision", "decidedBy", "decidedAt", "sourceIp", "userAgent", "approvedBy",
+)  # fmt: skip
+# What the workflow reads of a wave record to find the approval RequestApproval opened for it.
+WAVE_APPROVAL_ATTRIBUTES = ("approval",)
+
 # What the approval page may read of an approval item (its role is limited to these): everything but the token.
 APPROVAL_PAGE_ATTRIBUTES = (
     "pk", "sk", "approvalId", "runId", "waveIndex", "waveName", "status", "approvers", "requestedAt",

@@ -137,15 +137,29 @@ def test_a_wave_that_requires_approval_waits_for_it_before_any_target(definition
     request = wave["States"]["RequestApproval"]
     assert request["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:states:::lambda:invoke.waitForTaskToken"}
     assert request["Parameters"]["Payload"]["taskToken.$"] == "$$.Task.Token"
-    # The answer must be a recorded approval before anything reads it; anything else halts the wave.
-    assert request["Next"] == "ApprovalComplete"
-    assert wave["States"]["ApprovalComplete"]["Default"] == "ApprovalGranted"
-    assert wave["States"]["ApprovalGranted"]["Default"] == "RecordApproval"
-    for check in ("ApprovalComplete", "ApprovalGranted"):
-        (rule,) = wave["States"][check]["Choices"]
-        assert rule["Next"] == "ApprovalUnrecognised"
-    assert wave["States"]["ApprovalUnrecognised"]["Error"] == "ApprovalMalformed"
+    # The answer itself is discarded; the wave proceeds only on the decision ApprovalDecision recorded.
+    assert request["ResultPath"] is None
+    assert request["Next"] == "FindApproval"
+    assert wave["States"]["FindApproval"]["Next"] == "ApprovalOpened"
+    assert wave["States"]["ApprovalOpened"]["Choices"][0]["Next"] == "ApprovalNotOpened"
+    assert wave["States"]["ApprovalOpened"]["Default"] == "ReadDecision"
+    assert wave["States"]["ReadDecision"]["Next"] == "DecisionRecorded"
+    assert wave["States"]["DecisionRecorded"]["Default"] == "RecordApproval"
+    assert wave["States"]["DecisionRecorded"]["Choices"][0]["Next"] == "ExplainUnrecordedDecision"
+    for refusal in ("ApprovalNotOpened", "ApprovalNotRecorded"):
+        assert wave["States"][refusal]["Error"] == "ApprovalMalformed"
     assert wave["States"]["RecordApproval"]["Next"] == "TargetGroups"
+    # What RecordApproval writes comes from the approval item, not from the callback.
+    written = wave["States"]["RecordApproval"]["Parameters"]["ExpressionAttributeValues"]
+    assert written[":by"] == {"S.$": "$.decision.Item.decidedBy.S"}
+
+
+def test_the_workflow_reads_approvals_without_their_task_tokens(definition: dict[str, Any]) -> None:
+    wave = next(scope for path, scope in scopes(definition) if path == "/Waves")["States"]
+    read = wave["ReadDecision"]["Parameters"]
+    assert read["ConsistentRead"] is True
+    assert "taskToken" not in set(read["ExpressionAttributeNames"].values())
+    assert set(read["ExpressionAttributeNames"].values()) == set(table.APPROVAL_DECISION_ATTRIBUTES)
 
 
 def test_a_rejected_or_timed_out_approval_is_recorded_then_halts_the_run(definition: dict[str, Any]) -> None:
@@ -172,7 +186,7 @@ def test_a_rejected_or_timed_out_approval_is_recorded_then_halts_the_run(definit
 
 
 def test_the_workflows_own_run_table_writes_are_the_contracts_named_updates(definition: dict[str, Any]) -> None:
-    writes = {name: state for name, state in states(definition) if "dynamodb:" in str(state.get("Resource"))}
+    writes = {name: state for name, state in states(definition) if "dynamodb:updateItem" in str(state.get("Resource"))}
     assert set(writes) == set(OWN_WRITES)
     for name, (update, placeholder, status) in OWN_WRITES.items():
         parameters = writes[name]["Parameters"]

@@ -108,7 +108,7 @@ def test_a_wave_halts_at_one_fail_whatever_stops_it() -> None:
         if isinstance(state, Task) and any(rule.next.name == "WaveHalted" for rule in state.catch)
     )
 
-    assert caught_into_halt == ["EvaluateWave", "RecordApproval", "RequestApproval"]
+    assert caught_into_halt == ["EvaluateWave", "FindApproval", "ReadDecision", "RecordApproval", "RequestApproval"]
     groups = states["TargetGroups"]
     assert isinstance(groups, Map)
     assert [rule.next.name for rule in groups.catch] == ["EvaluateWave"]

@@ -177,3 +177,39 @@ def test_an_answer_that_is_not_a_recorded_approval_never_patches_the_wave(hub: R
     assert meta is not None
     assert meta["reason"].startswith("ApprovalMalformed: ")
     assert hub.item("forged-answer-run", "WAVE#01")["approval"]["status"] == "PENDING"  # type: ignore[index]
+
+
+def test_a_forged_complete_approval_read_from_the_execution_history_halts_the_wave(hub: Rehearsal) -> None:
+    deploy_fleet(hub)
+    execution = hub.start(gated_run(), "forged-history-run")
+    hub.wait_for_approval_requests(2)
+    # What a principal with ReadOnlyAccess sees: the task token, in RequestApproval's TaskScheduled event.
+    scheduled = next(
+        json.loads(event["taskScheduledEventDetails"]["parameters"])
+        for event in hub.history(execution)
+        if event["type"] == "TaskScheduled" and "waitForTaskToken" in event["taskScheduledEventDetails"]["resource"]
+    )
+    token = scheduled["Payload"]["taskToken"]
+    wave_record = hub.item("forged-history-run", "WAVE#01")
+    assert wave_record is not None
+    approval_id = wave_record["approval"]["approvalId"]
+    forged = {
+        "approvalId": approval_id,
+        "decision": "APPROVED",
+        "decidedBy": APPROVER,
+        "decidedAt": "2026-12-08T09:30:00Z",
+        "sourceIp": "198.51.100.20",
+        "userAgent": "Firefox/140",
+    }
+
+    # ... and one who may also call states:SendTaskSuccess (PowerUserAccess may) answers with a perfect decision.
+    boto3.client("stepfunctions", region_name=HUB_REGION).send_task_success(taskToken=token, output=json.dumps(forged))
+    result = hub.wait(execution)
+
+    assert result["status"] == "FAILED"
+    assert patched_accounts(hub) == {CANARY}
+    meta = hub.item("forged-history-run", "META")
+    assert meta is not None
+    assert meta["reason"].startswith("ApprovalMalformed: ")
+    assert f"approval {approval_id} holds no approving decision" in meta["reason"]
+    assert hub.item("forged-history-run", "WAVE#01")["approval"]["status"] == "PENDING"  # type: ignore[index]

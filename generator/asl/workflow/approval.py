@@ -8,28 +8,27 @@ before any of its targets is touched.
 from __future__ import annotations
 
 from generator.asl.chain import Chain, branch, chain
-from generator.asl.states import Catch, Condition, Fail, State
-from generator.asl.tasks import FunctionTarget, TableTarget, lambda_invoke_wait_for_token
+from generator.asl.states import Catch, Condition, Fail, Pass, State
+from generator.asl.tasks import FunctionTarget, TableTarget, dynamodb_get_item, lambda_invoke_wait_for_token
 from generator.asl.workflow.invoke import ON_ANY_ERROR, TRANSIENT_AWS_RETRY
 from generator.asl.workflow.records import record_approval, record_approval_rejected, record_approval_timed_out
-from handlers.contract import errors
-from handlers.contract.table import Decision
+from handlers.contract import errors, table
+from handlers.contract.table import ApprovalStatus, Decision
 
 __all__ = ["wave_approval"]
 
-_DECISION_FIELDS = ("decidedBy", "decidedAt", "sourceIp", "userAgent")
-
 
 def wave_approval(request: FunctionTarget, run_table: TableTarget, *, halt: State) -> Chain:
-    """ApprovalRequired? -> RequestApproval -> checks -> RecordApproval, open at ApprovalRequired (no approval
-    needed) and RecordApproval. An error that is not a refusal, or an approval that cannot be recorded, goes to
-    ``halt``."""
+    """ApprovalRequired? -> RequestApproval -> the recorded decision checked -> RecordApproval, open at
+    ApprovalRequired (no approval needed) and RecordApproval. An error that is not a refusal, or an approval that
+    cannot be recorded, goes to ``halt``."""
     request_approval = lambda_invoke_wait_for_token(
         "RequestApproval",
         request,
         payload={"runId.$": "$.runId", "wave.$": "$.wave", "settings.$": "$.settings"},
         timeout_seconds_path="$.wave.approval.timeoutSeconds",
-        result_path="$.approval",
+        # The answer itself is discarded: only what ApprovalDecision recorded counts (below).
+        result_path=None,
         # A retried invocation with the same token reuses the approval it opened (same id, same links).
         retry=(TRANSIENT_AWS_RETRY,),
         comment="Emails signed links to the wave's approvers; ApprovalDecision answers with the decision.",
@@ -39,31 +38,85 @@ def wave_approval(request: FunctionTarget, run_table: TableTarget, *, halt: Stat
             Catch(ON_ANY_ERROR, halt),
         ),
     )
-    # Only ApprovalDecision answers, but anyone holding the token and SendTaskSuccess could: an answer that is not
-    # a recorded approval must halt the wave, not fail the run where no Catch reaches (a missing path in a task's
-    # parameters is States.Runtime, which no Catch handles).
-    complete = Condition.all_of(
-        *(Condition.compare(f"$.approval.{name}", "IsPresent", True) for name in (*_DECISION_FIELDS, "decision"))
-    )
-    approved = Condition.all_of(
-        Condition.compare("$.approval.decision", "StringEquals", Decision.APPROVED),
-        *(Condition.compare(f"$.approval.{name}", "IsString", True) for name in _DECISION_FIELDS),
-    )
-    unrecognised = Fail(
-        "ApprovalUnrecognised",
-        error=errors.ApprovalMalformed.error_name(),
-        cause="The approval callback carried no recorded decision; the wave was not patched.",
-    )
-    approval = chain(
-        request_approval,
-        branch("ApprovalComplete", [(Condition.negate(complete), unrecognised)]),
-        branch("ApprovalGranted", [(Condition.negate(approved), unrecognised)]),
-        # An approval that cannot be recorded is not acted on.
-        record_approval(run_table, catch=(Catch(ON_ANY_ERROR, halt),)),
-    )
     return branch(
-        "ApprovalRequired", [(Condition.compare("$.wave.approval.required", "BooleanEquals", True), approval)]
+        "ApprovalRequired",
+        [
+            (
+                Condition.compare("$.wave.approval.required", "BooleanEquals", True),
+                chain(request_approval, _verified(run_table, halt=halt)),
+            )
+        ],
     )
+
+
+def _verified(run_table: TableTarget, *, halt: State) -> Chain:
+    """FindApproval -> ApprovalOpened? -> ReadDecision -> DecisionRecorded? -> RecordApproval.
+
+    The callback's answer is ignored: anyone who reads the task token in the execution history and may call
+    ``states:SendTaskSuccess`` can answer the wait with anything. The wave proceeds only on what ApprovalDecision
+    recorded (nobody else may write approvals): the approval RequestApproval opened for this wave, DECIDED and
+    APPROVED, for this run. Otherwise the wave halts, nothing patched."""
+    find = dynamodb_get_item(
+        "FindApproval",
+        run_table,
+        key=_key(f"States.Format('{table.RUN_PK_FORMAT}', $.runId)", {"S.$": "$.wave.recordKey"}),
+        attributes=table.WAVE_APPROVAL_ATTRIBUTES,
+        grant="ReadWaveApprovals",
+        partitions=(table.run_pk("*"),),
+        result_path="$.opened",
+        comment="The approval RequestApproval opened for this wave (it writes the wave record before any link).",
+        catch=(Catch(ON_ANY_ERROR, halt),),
+    )
+    approval_id = "$.opened.Item.approval.M.approvalId.S"
+    read = dynamodb_get_item(
+        "ReadDecision",
+        run_table,
+        key=_key(f"States.Format('{table.APPROVAL_PREFIX}{{}}', {approval_id})", {"S": table.META}),
+        attributes=table.APPROVAL_DECISION_ATTRIBUTES,
+        grant="ReadApprovalDecisions",
+        partitions=(table.approval_pk("*"),),
+        result_path="$.decision",
+        comment="What ApprovalDecision recorded (never the task token: the role may read only these attributes).",
+        catch=(Catch(ON_ANY_ERROR, halt),),
+    )
+    unopened = Fail(
+        "ApprovalNotOpened",
+        error=errors.ApprovalMalformed.error_name(),
+        cause="The approval wait was answered before RequestApproval opened an approval; the wave was not patched.",
+    )
+    explain = Pass(
+        "ExplainUnrecordedDecision",
+        parameters={
+            "cause.$": "States.Format('The approval wait was answered, but approval {} holds no approving decision "
+            "for this run (only ApprovalDecision records one); the wave was not patched.', " + approval_id + ")"
+        },
+        result_path="$.unrecorded",
+    )
+    unrecorded = Fail(
+        "ApprovalNotRecorded", error=errors.ApprovalMalformed.error_name(), cause_path="$.unrecorded.cause"
+    )
+    item = "$.decision.Item"
+    recorded = Condition.all_of(
+        *(
+            Condition.compare(f"{item}.{name}.S", "IsPresent", True)
+            for name in ("status", "decision", "runId", "decidedBy", "decidedAt", "sourceIp", "userAgent")
+        ),
+        Condition.compare(f"{item}.status.S", "StringEquals", ApprovalStatus.DECIDED),
+        Condition.compare(f"{item}.decision.S", "StringEquals", Decision.APPROVED),
+        Condition.compare(f"{item}.runId.S", "StringEqualsPath", "$.runId"),
+    )
+    return chain(
+        find,
+        branch("ApprovalOpened", [(Condition.compare(approval_id, "IsPresent", False), unopened)]),
+        read,
+        branch("DecisionRecorded", [(Condition.negate(recorded), chain(explain, unrecorded))]),
+        # An approval that cannot be recorded in the run is not acted on.
+        record_approval(run_table, decision=item, catch=(Catch(ON_ANY_ERROR, halt),)),
+    )
+
+
+def _key(partition: str, sort_key: dict[str, str]) -> dict[str, object]:
+    return {table.PARTITION_KEY: {"S.$": partition}, table.SORT_KEY: sort_key}
 
 
 def _rejected(run_table: TableTarget) -> Chain:

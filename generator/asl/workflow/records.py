@@ -34,18 +34,19 @@ def record_run_failed(run_table: TableTarget, *, catch: tuple[Catch, ...]) -> Ta
     )
 
 
-def record_approval(run_table: TableTarget, *, catch: tuple[Catch, ...]) -> Task:
-    """RecordApproval: who approved the wave, when and from where (read from the approval callback)."""
+def record_approval(run_table: TableTarget, *, decision: str, catch: tuple[Catch, ...]) -> Task:
+    """RecordApproval: who approved the wave, when and from where, as ApprovalDecision recorded it (``decision``:
+    the path of the approval item the workflow read, in DynamoDB's typed form)."""
     return _wave_update(
         "RecordApproval",
         run_table,
         table.WAVE_APPROVED,
         {
             ":status": {"S": WaveApprovalStatus.APPROVED},
-            ":by": {"S.$": "$.approval.decidedBy"},
-            ":at": {"S.$": "$.approval.decidedAt"},
-            ":ip": {"S.$": "$.approval.sourceIp"},
-            ":agent": {"S.$": "$.approval.userAgent"},
+            ":by": {"S.$": f"{decision}.decidedBy.S"},
+            ":at": {"S.$": f"{decision}.decidedAt.S"},
+            ":ip": {"S.$": f"{decision}.sourceIp.S"},
+            ":agent": {"S.$": f"{decision}.userAgent.S"},
         },
         comment="Who approved, when and from where, in the run record before any target is touched.",
         catch=catch,
