@@ -126,6 +126,31 @@ def decided_page(decision: Mapping[str, Any], *, just_now: bool) -> Page:
     )
 
 
+def vote_page(approval: Mapping[str, Any], recipient: str, *, just_now: bool) -> Page:
+    """An approval recorded that does not yet decide the wave: it needs ``minimumApprovers`` distinct approvers
+    (200 when it was just recorded, 409 for a second visit)."""
+    e = html.escape
+    approved = list(approval.get("approvedBy", []))
+    needed = int(approval.get("minimumApprovers", 1))
+    others = [address for address in approval.get("approvers", []) if address not in approved]
+    status = (
+        f"<p>{len(approved)} of the {needed} approvals the wave needs: {e(', '.join(approved))}. The wave waits "
+        f"until {needed - len(approved)} more of {e(', '.join(others))} approve (one rejection stops it) before "
+        f"{e(when(int(approval['linkExpiresAt'])))}.</p>"
+    )
+    if just_now:
+        return Page(
+            200,
+            f"Your approval of wave {approval['waveName']} is recorded",
+            f"<p>Recorded: approved by <strong>{e(recipient)}</strong>.</p>{status}",
+        )
+    return Page(
+        409,
+        f"You have already approved wave {approval['waveName']}",
+        f"<p>Your approval counts once; nothing was changed now.</p>{status}",
+    )
+
+
 def expired_page(*, undelivered: bool = False) -> Page:
     detail = (
         "The workflow had already stopped waiting for this decision, so it was not applied."

@@ -156,9 +156,10 @@ def test_the_api_gateway_logging_role_is_set_only_when_asked(hub: dict[str, Any]
 def test_approval_requests_go_to_an_encrypted_topic_that_refuses_plain_http(hub: dict[str, Any]) -> None:
     topic = hub["Resources"]["ApprovalRequestsTopic"]["Properties"]
     assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": ["HubKey", "Arn"]}
-    (statement,) = hub["Resources"]["ApprovalRequestsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Deny"
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    statements = hub["Resources"]["ApprovalRequestsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    plain_http = next(statement for statement in statements if statement["Sid"] == "DenyPublishWithoutTls")
+    assert plain_http["Effect"] == "Deny"
+    assert plain_http["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     request = hub["Resources"]["RequestApprovalFunction"]["Properties"]["Environment"]["Variables"]
     assert request["APPROVAL_TOPIC_ARN"] == {"Ref": "ApprovalRequestsTopic"}
     assert request["APPROVAL_API_URL"]["Fn::Sub"][0].endswith(f"/{STAGE}")
@@ -186,3 +187,43 @@ def test_only_the_approval_functions_reach_approval_items_and_the_page_never_rea
 def test_a_decision_is_sent_again_only_after_the_attempt_that_recorded_it_has_ended(hub: dict[str, Any]) -> None:
     timeout = hub["Resources"]["ApprovalDecisionFunction"]["Properties"]["Timeout"]
     assert timeout < approvals.REDELIVERY_AFTER_SECONDS
+
+
+def test_only_the_approval_administrators_may_subscribe_to_the_approvals_topic_or_change_it(
+    hub: dict[str, Any],
+) -> None:
+    """A subscriber receives approval links: an operator with sns:Subscribe (PowerUserAccess) must not be one."""
+    statements = hub["Resources"]["ApprovalRequestsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (administration,) = [statement for statement in statements if "sns:Subscribe" in as_list(statement["Action"])]
+    assert administration["Effect"] == "Deny"
+    assert administration["Principal"] == "*"
+    assert set(as_list(administration["Action"])) >= {
+        "sns:Subscribe",
+        "sns:SetTopicAttributes",
+        "sns:AddPermission",
+        "sns:RemovePermission",
+    }
+    assert administration["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Ref": "ApprovalAdministratorArns"}}}
+    assert hub["Parameters"]["ApprovalAdministratorArns"]["Type"] == "CommaDelimitedList"
+    assert "Default" not in hub["Parameters"]["ApprovalAdministratorArns"], "administrators are the deployer's choice"
+    # The run-notifications topic has no approval links and no such restriction.
+    notifications = hub["Resources"]["RunNotificationsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert all("sns:Subscribe" not in as_list(statement["Action"]) for statement in notifications)
+
+
+def test_the_approval_policy_is_stack_parameters_that_every_function_deciding_on_approvals_reads(
+    hub: dict[str, Any],
+) -> None:
+    parameters = hub["Parameters"]
+    assert parameters["ApprovalRequiredWaves"]["Default"] == "after-first"
+    assert parameters["ApprovalRequiredWaves"]["AllowedValues"] == ["after-first", "all", "run-document"]
+    assert (parameters["MinimumApprovers"]["MinValue"], parameters["MaximumApprovalMinutes"]["MaxValue"]) == (1, 10080)
+    validate = hub["Resources"]["ValidateRunFunction"]["Properties"]["Environment"]["Variables"]
+    request = hub["Resources"]["RequestApprovalFunction"]["Properties"]["Environment"]["Variables"]
+    assert {name: validate[name] for name in ("APPROVAL_REQUIRED_WAVES", "APPROVERS", "MINIMUM_APPROVERS")} == {
+        "APPROVAL_REQUIRED_WAVES": {"Ref": "ApprovalRequiredWaves"},
+        "APPROVERS": {"Ref": "Approvers"},
+        "MINIMUM_APPROVERS": {"Ref": "MinimumApprovers"},
+    }
+    assert validate["MAXIMUM_APPROVAL_MINUTES"] == {"Ref": "MaximumApprovalMinutes"}
+    assert (request["APPROVERS"], request["MINIMUM_APPROVERS"]) == ({"Ref": "Approvers"}, {"Ref": "MinimumApprovers"})

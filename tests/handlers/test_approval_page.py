@@ -29,6 +29,7 @@ def test_opening_a_link_shows_the_run_and_the_decision_but_never_decides(backend
 
 def test_recipient_text_is_escaped_on_the_page(backend: Approvals) -> None:
     subscribe_approver(backend.env.approval_topic_arn, "<script>alert(1)</script>@example.com")
+    backend.allow("<script>alert(1)</script>@example.com")
     backend.request(approvers=["<script>alert(1)</script>@example.com"])
     link = approvals.links(backend.emails()[0]["message"])["approve"]
 
