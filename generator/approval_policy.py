@@ -115,8 +115,9 @@ def add_approval_policy(template: Template) -> ApprovalPolicyRefs:
                 AllowedPattern=ROLE_ARN,
                 ConstraintDescription="IAM role ARNs separated by commas",
                 Description=(
-                    "Roles that may subscribe approvers to the approvals topic or change it (everyone else is denied "
-                    "by the topic's policy). Include the role that deploys this stack: it writes the topic's policy."
+                    "Roles that may subscribe approvers to the approvals topic or change it, and change the run "
+                    "table's resource policy (everyone else is denied by those policies). Include the role that "
+                    "deploys this stack: it writes both."
                 ),
             )
         ),

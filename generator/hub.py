@@ -62,7 +62,7 @@ def build_hub() -> Hub:
     )
     functions = add_run_functions(lambdas, storage, messaging, spoke_access)
     approval_api = add_approval_api(
-        template, parameters, lambdas, storage=storage, messaging=messaging, signing=signing
+        template, parameters, lambdas, storage=storage, messaging=messaging, signing=signing, policy=approval_policy
     )
     workflow = patch_run_workflow(
         functions.workflow(request_approval=approval_api.request.target()),

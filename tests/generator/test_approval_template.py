@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from generator.approval_api import STAGE
 from handlers.domain import approvals
 from rehearsal.template import generated_template
-from tests.support.policies import as_list, identity_statements
+from tests.support.policies import ACCOUNT, REGION, as_list, concrete, identity_statements
 
 TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 
@@ -227,3 +228,53 @@ def test_the_approval_policy_is_stack_parameters_that_every_function_deciding_on
     }
     assert validate["MAXIMUM_APPROVAL_MINUTES"] == {"Ref": "MaximumApprovalMinutes"}
     assert (request["APPROVERS"], request["MINIMUM_APPROVERS"]) == ({"Ref": "Approvers"}, {"Ref": "MinimumApprovers"})
+
+
+def table_policy_denies(hub: dict[str, Any], principal: str, action: str, partition: str) -> bool:
+    """Whether the run table's own policy denies ``principal`` ``action`` on an item of ``partition`` (its
+    statements are Deny only: the Allow comes from the caller's identity policy)."""
+    document = concrete(
+        hub["Resources"]["PatchRunsTable"]["Properties"]["ResourcePolicy"]["PolicyDocument"],
+        hub,
+        {
+            "ApprovalAdministratorArns": ADMINISTRATOR,
+        },
+    )
+    for statement in document["Statement"]:
+        assert statement["Effect"] == "Deny" and statement["Principal"] == {"AWS": "*"}
+        conditions = statement["Condition"]
+        excepted = as_list(conditions["ArnNotEquals"]["aws:PrincipalArn"])
+        excepted = [arn for item in excepted for arn in item.split(",")]  # a CommaDelimitedList's Ref
+        leading = conditions.get("ForAnyValue:StringLike", {}).get("dynamodb:LeadingKeys", ["*"])
+        if (
+            action in statement["Action"]
+            and principal not in excepted
+            and any(fnmatch.fnmatchcase(partition, pattern) for pattern in leading)
+        ):
+            return True
+    return False
+
+
+ADMINISTRATOR = f"arn:aws:iam::{ACCOUNT}:role/approval-administrator"
+POWER_USER = f"arn:aws:iam::{ACCOUNT}:role/PowerUser"
+
+
+def test_only_the_approval_functions_may_write_approval_items_whatever_an_identity_policy_allows(
+    hub: dict[str, Any],
+) -> None:
+    """The workflow advances on the recorded decision: writing one directly (PowerUserAccess has dynamodb:*) must
+    be impossible, so the table's own policy denies it to every other principal."""
+    request, decision = (
+        f"arn:aws:iam::{ACCOUNT}:role/patch-orchestrator-approval-{purpose}-{REGION}"
+        for purpose in ("request", "decision")
+    )
+    for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:PartiQLUpdate"):
+        assert table_policy_denies(hub, POWER_USER, action, "APPROVAL#x"), action
+        assert table_policy_denies(hub, ADMINISTRATOR, action, "APPROVAL#x"), action
+        assert not table_policy_denies(hub, request, action, "APPROVAL#x"), action
+        assert not table_policy_denies(hub, decision, action, "APPROVAL#x"), action
+    # Run items are the functions' and the workflow's (their identity policies say which).
+    assert not table_policy_denies(hub, POWER_USER, "dynamodb:PutItem", "RUN#x")
+    # Nor can the policy itself be removed but by an administrator.
+    assert table_policy_denies(hub, POWER_USER, "dynamodb:DeleteResourcePolicy", "RUN#x")
+    assert not table_policy_denies(hub, ADMINISTRATOR, "dynamodb:PutResourcePolicy", "RUN#x")
