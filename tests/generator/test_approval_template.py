@@ -241,7 +241,7 @@ def table_policy_denies(hub: dict[str, Any], principal: str, action: str, partit
         },
     )
     for statement in document["Statement"]:
-        assert statement["Effect"] == "Deny" and statement["Principal"] == {"AWS": "*"}
+        assert (statement["Effect"], statement["Principal"]) == ("Deny", {"AWS": "*"})
         conditions = statement["Condition"]
         excepted = as_list(conditions["ArnNotEquals"]["aws:PrincipalArn"])
         excepted = [arn for item in excepted for arn in item.split(",")]  # a CommaDelimitedList's Ref
