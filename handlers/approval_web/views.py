@@ -90,6 +90,7 @@ def confirmation_page(approval: Mapping[str, Any], claims: LinkClaims, signature
         200,
         title,
         _plan_html(approval)
+        + _quorum_html(approval)
         + f"<p>This link was sent to <strong>{e(claims.recipient)}</strong>; the decision is recorded as theirs. "
         f"The link expires {e(when(claims.expires))}.</p><p>{e(consequence)}</p>"
         # A relative action: the page and the decision share the stage path, whatever the API's domain.
@@ -124,6 +125,16 @@ def decided_page(decision: Mapping[str, Any], *, just_now: bool) -> Page:
         f"{e(word)} by {e(decision['decidedBy'])} at {e(decision['decidedAt'])}. A decision is final; nothing was "
         "changed now.</p>",
     )
+
+
+def _quorum_html(approval: Mapping[str, Any]) -> str:
+    """Where a wave needs several approvers: how many, and who has approved so far."""
+    needed = int(approval.get("minimumApprovers", 1))
+    if needed <= 1:
+        return ""
+    approved = list(approval.get("approvedBy", []))
+    so_far = f"Approved so far by {', '.join(approved)}." if approved else "Nobody has approved yet."
+    return f"<p>This wave needs {needed} approvers to approve (one rejection stops it). {html.escape(so_far)}</p>"
 
 
 def vote_page(approval: Mapping[str, Any], recipient: str, *, just_now: bool) -> Page:
