@@ -44,7 +44,7 @@ PARAMETERS_DIR = _directory(
 @_directory("--output-dir", "output", "Where the templates and the workflow diagram go.")
 @click.option("--check", is_flag=True, help="Write nothing; fail if the files on disk differ from a fresh build.")
 def build(output_dir: Path, check: bool) -> None:
-    """Generate output/hub.json, output/spoke.json and output/hub-workflow.md."""
+    """Generate output/hub.json, output/spoke.json, output/deploy-role.json and output/hub-workflow.md."""
     generated = artifacts()
     if check:
         problems = stale(generated, output_dir)
