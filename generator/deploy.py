@@ -170,7 +170,10 @@ class Deployer:
             {"ParameterKey": "CodeKey", "ParameterValue": code_key},
         ]
         name = f"deploy-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        # With a role, CloudFormation creates the hub's resources as that role: the deployer only passes it.
+        role = {"RoleARN": placement.cloudformation_role_arn} if placement.cloudformation_role_arn else {}
         cloudformation.create_change_set(
+            **role,
             StackName=placement.stack_name,
             ChangeSetName=name,
             ChangeSetType="CREATE" if creating else "UPDATE",

@@ -223,48 +223,65 @@ def add_execution_role(template: Template, bucket: Bucket) -> Role:
         _allow(
             "HubRoles",
             "iam",
-            "AttachRolePolicy CreateRole DeleteRole DeleteRolePermissionsBoundary DeleteRolePolicy DetachRolePolicy "
-            "GetRole GetRolePolicy ListAttachedRolePolicies ListRolePolicies PassRole PutRolePermissionsBoundary "
-            "PutRolePolicy TagRole UntagRole UpdateAssumeRolePolicy UpdateRole UpdateRoleDescription",
+            "AttachRolePolicy CreateRole DeleteRole DeleteRolePermissionsBoundary DeleteRolePolicy "
+            "DetachRolePolicy GetRole GetRolePolicy ListAttachedRolePolicies ListRolePolicies PassRole "
+            "PutRolePermissionsBoundary PutRolePolicy TagRole UntagRole UpdateAssumeRolePolicy UpdateRole "
+            "UpdateRoleDescription",
             arn("iam", f"role/{prefix}-*", region=False),
             arn("iam", f"role/{stack}-*", region=False),
         ),
         _allow(
             "HubFunctions",
             "lambda",
-            "AddPermission CreateFunction DeleteFunction DeleteFunctionCodeSigningConfig DeleteFunctionConcurrency "
-            "GetFunction GetFunctionCodeSigningConfig GetFunctionRecursionConfig GetFunctionScalingConfig GetPolicy "
-            "GetRuntimeManagementConfig PublishVersion PutFunctionConcurrency PutFunctionRecursionConfig "
-            "PutRuntimeManagementConfig RemovePermission TagResource UntagResource UpdateFunctionCode "
-            "UpdateFunctionConfiguration",
+            "AddPermission CreateFunction DeleteFunction DeleteFunctionCodeSigningConfig "
+            "DeleteFunctionConcurrency GetFunction GetFunctionCodeSigningConfig GetFunctionRecursionConfig "
+            "GetFunctionScalingConfig GetPolicy GetRuntimeManagementConfig PublishVersion PutFunctionConcurrency "
+            "PutFunctionRecursionConfig PutRuntimeManagementConfig RemovePermission TagResource UntagResource "
+            "UpdateFunctionCode UpdateFunctionConfiguration",
             arn("lambda", f"function:{prefix}-*"),
         ),
         # Powertools is published from AWS's own accounts.
         _allow("UsePowertoolsLayer", "lambda", "GetLayerVersion", arn("lambda", "layer:*:*", account="*")),
         _allow("ReadHandlerPackage", "s3", "GetObject GetObjectVersion", _objects(bucket)),
+        # The bucket handler's object-level calls.
+        _allow(
+            "HubArtifactBucketObjects",
+            "s3",
+            "DeleteObject PutObjectAcl",
+            arn("s3", f"{stack}-*/*", region=False, account=False),
+        ),
         _allow(
             "HubRunTable",
             "dynamodb",
-            "CreateTable DeleteResourcePolicy DeleteTable DescribeContinuousBackups DescribeContributorInsights "
-            "DescribeTable DescribeTimeToLive GetResourcePolicy ListTagsOfResource PutResourcePolicy TagResource "
-            "UntagResource UpdateContinuousBackups UpdateContributorInsights UpdateTable UpdateTimeToLive",
+            "BatchWriteItem CreateTable DeleteItem DeleteResourcePolicy DeleteTable DescribeContinuousBackups "
+            "DescribeContributorInsights DescribeTable DescribeTimeToLive GetItem GetResourcePolicy "
+            "ListTagsOfResource PutItem PutResourcePolicy Query Scan TagResource UntagResource "
+            "UpdateContinuousBackups UpdateContributorInsights UpdateItem UpdateTable UpdateTimeToLive",
             arn("dynamodb", f"table/{prefix}-*"),
         ),
         _allow(
             "HubArtifactBucket",
             "s3",
-            "CreateBucket DeleteBucket DeleteBucketPolicy GetBucketAcl GetBucketOwnershipControls GetBucketPolicy "
-            "GetBucketPublicAccessBlock GetBucketTagging GetBucketVersioning GetEncryptionConfiguration "
-            "GetLifecycleConfiguration ListBucket PutBucketOwnershipControls PutBucketPolicy "
-            "PutBucketPublicAccessBlock PutBucketTagging PutBucketVersioning PutEncryptionConfiguration "
-            "PutLifecycleConfiguration",
+            "CreateBucket DeleteBucket DeleteBucketPolicy DeleteBucketWebsite GetAccelerateConfiguration "
+            "GetAnalyticsConfiguration "
+            "GetBucketAbac GetBucketAcl GetBucketCORS GetBucketLogging GetBucketMetadataTableConfiguration "
+            "GetBucketNotification GetBucketObjectLockConfiguration GetBucketOwnershipControls GetBucketPolicy "
+            "GetBucketPublicAccessBlock GetBucketTagging GetBucketVersioning GetBucketWebsite "
+            "GetEncryptionConfiguration GetIntelligentTieringConfiguration GetInventoryConfiguration "
+            "GetLifecycleConfiguration GetMetricsConfiguration GetReplicationConfiguration ListBucket "
+            "ListTagsForResource PutAccelerateConfiguration PutAnalyticsConfiguration PutBucketAcl PutBucketCORS "
+            "PutBucketLogging PutBucketNotification PutBucketObjectLockConfiguration PutBucketOwnershipControls "
+            "PutBucketPolicy PutBucketPublicAccessBlock PutBucketTagging PutBucketVersioning PutBucketWebsite "
+            "PutEncryptionConfiguration PutIntelligentTieringConfiguration PutInventoryConfiguration "
+            "PutLifecycleConfiguration PutMetricsConfiguration TagResource "
+            "UntagResource",
             arn("s3", f"{stack}-*", region=False, account=False),
         ),
         _allow(
             "HubTopics",
             "sns",
-            "CreateTopic DeleteTopic GetTopicAttributes ListSubscriptionsByTopic ListTagsForResource "
-            "SetTopicAttributes Subscribe TagResource UntagResource",
+            "CreateTopic DeleteTopic GetDataProtectionPolicy GetTopicAttributes ListSubscriptionsByTopic "
+            "ListTagsForResource PutDataProtectionPolicy SetTopicAttributes Subscribe TagResource UntagResource",
             arn("sns", f"{prefix}-*"),
         ),
         _allow(
@@ -290,8 +307,10 @@ def add_execution_role(template: Template, bucket: Bucket) -> Role:
         _allow(
             "HubLogGroups",
             "logs",
-            "AssociateKmsKey CreateLogGroup DeleteLogGroup DeleteRetentionPolicy DisassociateKmsKey "
-            "ListTagsForResource PutRetentionPolicy TagResource UntagResource",
+            "AssociateKmsKey CreateLogGroup CreateLogStream DeleteDataProtectionPolicy DeleteLogGroup "
+            "DeleteRetentionPolicy DescribeLogStreams DisassociateKmsKey GetDataProtectionPolicy "
+            "ListTagsForResource PutDataProtectionPolicy PutLogEvents PutRetentionPolicy TagResource "
+            "UntagResource",
             arn("logs", f"log-group:/aws/lambda/{prefix}-*"),
             arn("logs", f"log-group:/aws/apigateway/{prefix}-*"),
             arn("logs", f"log-group:/aws/vendedlogs/states/{prefix}-*"),
@@ -315,7 +334,7 @@ def add_execution_role(template: Template, bucket: Bucket) -> Role:
         _allow(
             "AssociateApprovalWebAcl",
             "wafv2",
-            "AssociateWebACL DisassociateWebACL GetWebACL GetWebACLForResource",
+            "AssociateWebACL DisassociateWebACL GetPermissionPolicy GetWebACL GetWebACLForResource PutPermissionPolicy",
             arn("wafv2", "regional/webacl/*/*"),
         ),
         # Keys have no name to scope by; the hub's key policies delegate to IAM in this account.
@@ -345,8 +364,8 @@ def add_execution_role(template: Template, bucket: Bucket) -> Role:
                 *_actions("kms", "CreateKey ListAliases"),
                 *_actions(
                     "logs",
-                    "CreateLogDelivery DeleteLogDelivery DescribeLogGroups DescribeResourcePolicies GetLogDelivery "
-                    "ListLogDeliveries PutResourcePolicy UpdateLogDelivery",
+                    "CreateLogDelivery DeleteLogDelivery DeleteResourcePolicy DescribeLogGroups "
+                    "DescribeResourcePolicies GetLogDelivery ListLogDeliveries PutResourcePolicy UpdateLogDelivery",
                 ),
                 *_actions("secretsmanager", "GetRandomPassword"),
                 # A subscription's ARN is known only once it exists.

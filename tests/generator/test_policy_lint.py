@@ -36,6 +36,7 @@ KNOWN_FALSE_POSITIVES = {
     ("SpokeRole", "RESOURCE_MISMATCH", "ssm:SendCommand"),
     ("PatchRunStateMachineRole", "RESOURCE_MISMATCH", "states:DescribeExecution"),
     ("CloudFormationExecutionRole", "UNKNOWN_ACTION", "lambda:GetFunctionScalingConfig"),
+    ("CloudFormationExecutionRole", "UNKNOWN_ACTION", "s3:GetBucketAbac"),
     ("DeployRole", "RESOURCE_MISMATCH", "cloudformation:CreateStackInstances"),
 }
 
