@@ -52,6 +52,8 @@ CREATES_OIDC_PROVIDER = "CreatesOidcProvider"
 DEPLOY_SESSION_SECONDS = 4 * 3600
 CODE_VERSION_DAYS = 90
 ABORT_UPLOAD_DAYS = 7
+# Lower case: CloudFormation lowercases the bucket names it derives from a stack name, which the execution role
+# matches with <HubStackName>-*.
 STACK_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,127}$"
 
 
