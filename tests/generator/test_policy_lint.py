@@ -22,7 +22,7 @@ SAMPLES = {
     "HubKeyArn": f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/0123abcd-0123-0123-0123-0123456789ab",
     "HubArtifactBucketName": f"patch-orchestrator-artifacts-{ACCOUNT}-{REGION}",
 }
-# The deploy-role stack is deployed by hand with these (docs/deploying.md); it has no parameter file.
+# The deploy-role stack has no parameter file (docs/deploying.md passes its parameters by hand): prod-like values.
 DEPLOY_ROLE_VALUES = {
     "NamePrefix": "patch-orchestrator",
     "GitHubOrganization": "example-org",
