@@ -179,6 +179,10 @@ APPROVAL_POLICY_PROBLEMS = {
         {"Approvers": "ops@example.com,OPS@example.com", "MinimumApprovers": "2"},
         "hub-dev.json: MinimumApprovers: 2, but Approvers names only 1 distinct addresses",
     ),
+    "administrators without the stack's CloudFormation role": (
+        {"ApprovalAdministratorArns": "arn:aws:iam::111111111111:role/admin"},
+        "hub-dev.json: ApprovalAdministratorArns: does not include the CloudFormation role",
+    ),
     "an administrator in another account": (
         {"ApprovalAdministratorArns": "arn:aws:iam::999999999999:role/admin"},
         "hub-dev.json: ApprovalAdministratorArns: 'arn:aws:iam::999999999999:role/admin' is not a role of the hub's",
