@@ -62,6 +62,7 @@ REGION_CONCURRENCY = Variable("REGION_CONCURRENCY", int)
 APPROVAL_TOPIC_ARN = Variable("APPROVAL_TOPIC_ARN", str)
 APPROVAL_KEY_ARN = Variable("APPROVAL_KEY_ARN", str)
 APPROVAL_API_URL = Variable("APPROVAL_API_URL", str)
+PATCH_RUN_STATE_MACHINE_ARN = Variable("PATCH_RUN_STATE_MACHINE_ARN", str)
 # Set by the Lambda runtime.
 AWS_REGION = Variable("AWS_REGION", str)
 # Tuning knobs (defaults in the classes below).
@@ -204,3 +205,5 @@ class ApprovalDecisionEnv(ApprovalLinkEnv):
 @dataclass(frozen=True, kw_only=True)
 class CancelRunEnv(SpokeAccessEnv):
     topic_arn: str = setting(NOTIFICATION_TOPIC_ARN)
+    # Whose executions it may act on: an event naming any other, or one still running, cancels nothing.
+    state_machine_arn: str = setting(PATCH_RUN_STATE_MACHINE_ARN)

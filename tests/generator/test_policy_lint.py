@@ -26,6 +26,7 @@ SAMPLES = {
 KNOWN_FALSE_POSITIVES = {
     ("SpokeRole", "RESOURCE_MISMATCH", "ssm:SendCommand"),
     ("PatchRunStateMachineRole", "RESOURCE_MISMATCH", "states:DescribeExecution"),
+    ("CancelRunFunctionRole", "RESOURCE_MISMATCH", "states:DescribeExecution"),
 }
 
 
