@@ -55,13 +55,16 @@ def target(hub: Rehearsal, *, run_id: str = RUN_ID, wave_index: int = 0, account
     }
 
 
-def approve_wave(hub: Rehearsal, wave_index: int, *, run_id: str = RUN_ID) -> None:
-    """The wave's approval as the workflow records it once ApprovalDecision has decided (RecordApproval)."""
+def record_wave_approval(
+    hub: Rehearsal, wave_index: int, status: str = table.WaveApprovalStatus.APPROVED, *, run_id: str = RUN_ID
+) -> None:
+    """The wave's approval as the workflow records it (APPROVED once ApprovalDecision has decided, by
+    RecordApproval; REJECTED, TIMED_OUT; PENDING while RequestApproval waits)."""
     wave = {
         "pk": table.run_pk(run_id),
         "sk": table.wave_sk(wave_index),
         "waveIndex": wave_index,
-        "approval": {"status": table.WaveApprovalStatus.APPROVED, "decidedBy": "ops@example.com"},
+        "approval": {"status": status, "decidedBy": "ops@example.com"},
     }
     boto3.client("dynamodb", region_name=HUB_REGION).put_item(TableName=hub.table_name, Item=to_item(wave))
 
