@@ -8,12 +8,13 @@ document says.
 
 from __future__ import annotations
 
+import boto3
 import pytest
 
 from handlers.contract import conventions
 from handlers.contract.errors import NotThisRun
 from rehearsal import approvals
-from rehearsal.hub import Rehearsal
+from rehearsal.hub import HUB_REGION, Rehearsal
 from tests.handlers.test_cancel_run import status_change
 from tests.workflow.test_approvals import APPROVER, CANARY, FLEET, deploy_fleet, gated_run, patched_accounts
 
@@ -56,3 +57,32 @@ def test_hand_made_invokes_during_a_live_run_do_nothing_and_the_run_still_succee
     assert {command.request["Parameters"]["RebootOption"][0] for command in patches} == {"NoReboot"}
     assert all(command.request["MaxConcurrency"] != "100%" for command in patches)
     assert not any(command.document == conventions.AWS_PATCH_DOCUMENT_NAME for command in hub.fleet.sent())
+
+
+def test_a_refusal_inside_the_workflow_is_not_retried_touches_nothing_and_halts_the_run(hub: Rehearsal) -> None:
+    deploy_fleet(hub)
+    execution = hub.start(gated_run(), "closed-run")
+    request = next(r for r in hub.wait_for_approval_requests(2) if r["approver"] == APPROVER)
+    # The record says the run is over while its execution still waits (a record changed behind the hub's back).
+    boto3.client("dynamodb", region_name=HUB_REGION).update_item(
+        TableName=hub.table_name,
+        Key={"pk": {"S": "RUN#closed-run"}, "sk": {"S": "META"}},
+        UpdateExpression="SET #status = :aborted",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":aborted": {"S": "ABORTED"}},
+    )
+    discovered = hub.invocations["Discover"]
+    assert approvals.confirm(hub, approvals.links(request["message"])["approve"])["statusCode"] == 200
+
+    result = hub.wait(execution)
+
+    assert result["status"] == "FAILED"
+    assert result["error"] == "RunHalted"
+    assert "2 of 2 targets have no record" in result["cause"]
+    assert patched_accounts(hub) == {CANARY}  # nothing of the fleet wave was touched
+    # Each refused once (no retry), and nothing recorded for the refused targets, not even a failure.
+    assert hub.invocations["Discover"] - discovered == 2
+    assert [error for _, error in hub.errors if error.startswith("NotThisRun")] == [
+        "NotThisRun: run 'closed-run' is ABORTED, not RUNNING"
+    ] * 2
+    assert hub.items("closed-run", f"TARGET#01#{FLEET}") == []
