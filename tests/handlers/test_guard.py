@@ -39,7 +39,9 @@ FLEET_EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "RecordTargetFailure": ("RecordTarget", {"error": {"Error": "States.TaskFailed", "Cause": "made up"}}),
 }
 GATED = DOCUMENT | {
-    "waves": [DOCUMENT["waves"][0] | {"approval": {"required": True, "timeoutMinutes": 60, "approvers": ["ops@x.io"]}}]
+    "waves": [
+        DOCUMENT["waves"][0] | {"approval": {"required": True, "timeoutMinutes": 60, "approvers": ["ops@example.com"]}}
+    ]
 }
 
 
