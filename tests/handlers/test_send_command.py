@@ -178,3 +178,16 @@ def test_a_patch_command_is_the_spokes_wrapper_with_the_plans_settings_whatever_
     assert (sent.request["MaxConcurrency"], sent.request["MaxErrors"]) == ("10%", "0")
     assert sent.request["Targets"] == [{"Key": "tag:PatchGroup", "Values": SELECTOR["tags"]["PatchGroup"]}]
     assert "OutputS3BucketName" not in sent.request  # the rehearsal's hub does not share instance output
+
+
+def test_instance_output_goes_under_the_writers_account_first(hub: Rehearsal) -> None:
+    record_run(hub)
+    instance_id = hub.fleet.add(ACCOUNT, REGION, 1)[0]
+    hub.set_setting("INSTANCE_OUTPUT", "true")
+
+    send(hub)
+
+    (sent,) = hub.fleet.sent()
+    prefix = f"ssm/account-{ACCOUNT}/runs/run-1/region-{REGION}/patch"
+    assert sent.request["OutputS3KeyPrefix"] == prefix
+    assert hub.s3_keys(f"ssm/account-{ACCOUNT}/") == [f"{prefix}/{sent.command_id}/{instance_id}/PatchLinux/stdout"]
