@@ -115,7 +115,7 @@ class Fleet:
         self.clock = clock
         self.snapshot_document = conventions.snapshot_document_name(name_prefix)
         self.patch_document = conventions.patch_document_name(name_prefix)
-        # The spoke's own baselines: the only values of the wrapper's optional Baseline parameter.
+        # The spoke's own baseline override files: the only values (besides none) of the wrapper's BaselineOverride.
         self.baselines: set[str] = set()
         self.instances: dict[tuple[str, str], list[SimInstance]] = {}
         self.commands: dict[str, SimCommand] = {}
@@ -501,7 +501,7 @@ def _check_patch_parameters(parameters: dict[str, list[str]], baselines: set[str
         conventions.PATCH_SNAPSHOT_ID_PARAMETER: lambda value: (
             re.fullmatch(conventions.PATCH_SNAPSHOT_ID_PATTERN, value) is not None
         ),
-        conventions.PATCH_BASELINE_PARAMETER: lambda value: value in baselines,
+        conventions.PATCH_BASELINE_OVERRIDE_PARAMETER: lambda value: value == "" or value in baselines,
     }
     for name, values in parameters.items():
         if name not in declared:

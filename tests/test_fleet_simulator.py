@@ -123,8 +123,8 @@ def test_only_the_spokes_documents_may_be_sent_and_aws_patching_document_is_deni
 
     with pytest.raises(ClientError, match=r"AccessDenied.*ssm:SendCommand on document/AWS-RunPatchBaseline"):
         client.send_command(DocumentName="AWS-RunPatchBaseline", Targets=WEB, Parameters={"Operation": ["Install"]})
-    with pytest.raises(ClientError, match=r"InvalidParameters.*'BaselineOverride' is not declared"):
-        client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH | {"BaselineOverride": ["{}"]})
+    with pytest.raises(ClientError, match=r"InvalidParameters.*'InstallOverrideList' is not declared"):
+        client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH | {"InstallOverrideList": ["s3://x"]})
     with pytest.raises(ClientError, match=r"InvalidParameters.*RebootOption"):
         client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH | {"RebootOption": ["Always"]})
     with pytest.raises(ClientError, match=r"InvalidParameters.*SnapshotId"):
@@ -133,14 +133,17 @@ def test_only_the_spokes_documents_may_be_sent_and_aws_patching_document_is_deni
         client.send_command(
             DocumentName=WRAPPER, Targets=WEB, Parameters={k: v for k, v in PATCH.items() if k != "RebootOption"}
         )
-    with pytest.raises(ClientError, match=r"InvalidParameters.*Baseline"):
-        client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH | {"Baseline": ["attacker-repo"]})
+    attacker_baseline = {"BaselineOverride": ["s3://attacker/baseline.json"]}
+    with pytest.raises(ClientError, match=r"InvalidParameters.*BaselineOverride"):
+        client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH | attacker_baseline)
     with pytest.raises(ClientError, match=r"InvalidParameters.*declares no parameters"):
         client.send_command(DocumentName=fleet.snapshot_document, Targets=WEB, Parameters={"Commands": ["id"]})
     assert fleet.sent() == []
-    fleet.baselines.add("critical-only")
-    client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH | {"Baseline": ["critical-only"]})
-    assert len(fleet.sent()) == 1
+    fleet.baselines.add("s3://spoke-baselines/critical-only.json")
+    own_baseline = {"BaselineOverride": ["s3://spoke-baselines/critical-only.json"]}
+    client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH | own_baseline)
+    client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH | {"BaselineOverride": [""]})
+    assert len(fleet.sent()) == 2
 
 
 def test_invalid_documents_parameters_and_unknown_commands_are_refused(fleet: Fleet) -> None:
