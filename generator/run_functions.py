@@ -1,7 +1,8 @@
 """The functions a patch run invokes (besides the approval request): checking, discovering, commanding, recording.
 
 Functions that work in spokes get roles named by the fleet convention, which is what spoke trust policies admit,
-and the grants to assume spoke roles; every function's table access is limited to run records.
+and the grants to assume spoke roles; every function's table access is limited to run records. Each of them reads
+the run record (``GetItem``) before acting: an invoke that does not belong to a running run does nothing.
 """
 
 from __future__ import annotations
@@ -96,12 +97,12 @@ def add_run_functions(
         ),
         poll_command=lambdas.add(
             POLL_COMMAND,
-            grants=(*fleet, *table.grant("UpdateItem")),
+            grants=(*fleet, *table.grant("GetItem", "UpdateItem")),
             role_name=spoke_access.fleet_role_name("poll"),
         ),
         store_snapshots=lambdas.add(
             STORE_SNAPSHOTS,
-            grants=(*fleet, *table.grant("Query", "UpdateItem"), *artifacts.grant_write("runs/*/pre/*")),
+            grants=(*fleet, *table.grant("GetItem", "Query", "UpdateItem"), *artifacts.grant_write("runs/*/pre/*")),
             role_name=spoke_access.fleet_role_name("snapshots"),
         ),
         # In a spoke only to settle a failed target's patch command (record its results, cancel the rest).

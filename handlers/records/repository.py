@@ -123,6 +123,9 @@ class RunTable:
 
     # Waves -------------------------------------------------------------------------------------------------------
 
+    def get_wave(self, run_id: str, wave_index: int) -> WaveRecord | None:
+        return cast(WaveRecord | None, self._get(run_pk(run_id), table.wave_sk(wave_index)))
+
     def waves(self, run_id: str) -> list[WaveRecord]:
         return [cast(WaveRecord, item) for item in self.items(run_id, table.WAVE_PREFIX)]
 

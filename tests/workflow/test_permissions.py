@@ -14,7 +14,7 @@ from rehearsal import approvals
 from rehearsal.fleet import NEVER, Behaviour
 from rehearsal.hub import Rehearsal
 from rehearsal.template import generated_template, hub_functions
-from tests.handlers.test_cancel_run import started_run, status_change
+from tests.handlers.test_cancel_run import RUN_ID, started_run, status_change
 
 IAM_PREFIX = {"stepfunctions": "states"}
 A, B = "111111111111", "222222222222"
@@ -63,6 +63,7 @@ def test_every_call_made_in_rehearsals_is_allowed_by_the_generated_roles(hub: Re
     assert hub.wait(gated)["status"] == "SUCCEEDED"
     # A run stopped with a command still running: CancelRun cancels it in the spoke and closes the record.
     started_run(hub)
+    hub.declare_execution(RUN_ID, "ABORTED")
     assert hub.invoke("CancelRun", status_change("ABORTED"))["cancelled"] == 1
     assert {name for name, *_ in hub.aws_calls} == {function.name for function in hub_functions()}
 
