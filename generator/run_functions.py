@@ -81,7 +81,9 @@ def add_run_functions(
     lambdas: Lambdas, storage: StorageRefs, messaging: MessagingRefs, spoke_access: SpokeAccessRefs
 ) -> RunFunctionRefs:
     """The eight functions, each with exactly the access its handler needs."""
-    table, artifacts, fleet = storage.run_table, storage.artifacts, spoke_access.fleet_grants()
+    table, artifacts = storage.run_table, storage.artifacts
+    # Every fleet function's guard checks a gated wave's decision in its approval item (handlers.domain.guard).
+    fleet = (*spoke_access.fleet_grants(), *table.grant_read_decisions())
     return RunFunctionRefs(
         # GetItem, Query and BatchWriteItem: a re-run reads the earlier run and records its selection.
         validate_run=lambdas.add(VALIDATE_RUN, grants=table.grant("BatchWriteItem", "GetItem", "PutItem", "Query")),

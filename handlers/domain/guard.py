@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from handlers.contract.errors import NotThisRun
-from handlers.contract.table import RunStatus, WaveApprovalStatus
+from handlers.contract.table import ApprovalStatus, Decision, RunStatus, WaveApprovalStatus
 from handlers.domain.target import Selector, Target
 
 if TYPE_CHECKING:
@@ -65,12 +65,7 @@ def authorise(runs: RunTable, target: Target, *, execution_id: str) -> RunPlan:
     if not _targets(wave, target.account_id, target.region):
         raise NotThisRun(f"{target.account_id}/{target.region} is not a target of wave {wave['name']!r} of {run_id!r}")
     if wave["approval"]["required"]:
-        record = runs.get_wave(run_id, target.wave_index)
-        status = record.get("approval", {}).get("status") if record else None
-        if status != WaveApprovalStatus.APPROVED:
-            raise NotThisRun(
-                f"wave {wave['name']!r} of {run_id!r} needs approval and is {status or 'not yet requested'}"
-            )
+        _check_approved(runs, run_id, target.wave_index, wave)
     settings = plan["settings"]
     return RunPlan(
         run_id=run_id,
@@ -88,6 +83,31 @@ def authorise(runs: RunTable, target: Target, *, execution_id: str) -> RunPlan:
             max_errors=wave["maxErrors"],
         ),
     )
+
+
+def _check_approved(runs: RunTable, run_id: str, wave_index: int, wave: dict[str, Any]) -> None:
+    """The wave record says APPROVED, and so does the approval it names, as ApprovalDecision recorded it.
+
+    The wave record is the workflow's; the approval item only ApprovalDecision may write (the run table's own
+    policy), so the decision is read there, with its quorum, exactly as the workflow checked it."""
+    record = runs.get_wave(run_id, wave_index)
+    approval = record.get("approval", {}) if record else {}
+    status = approval.get("status")
+    if status != WaveApprovalStatus.APPROVED:
+        raise NotThisRun(f"wave {wave['name']!r} of {run_id!r} needs approval and is {status or 'not yet requested'}")
+    decided = runs.approval_decision(approval.get("approvalId", "")) if approval.get("approvalId") else None
+    approvers = len(decided.get("approvedBy", [])) if decided else 0
+    needed = int(wave["approval"].get("minimumApprovers", 1))
+    if (
+        decided is None
+        or (decided.get("status"), decided.get("decision")) != (ApprovalStatus.DECIDED, Decision.APPROVED)
+        or (decided.get("runId"), decided.get("waveIndex")) != (run_id, wave_index)
+        or approvers < needed
+    ):
+        raise NotThisRun(
+            f"wave {wave['name']!r} of {run_id!r} is recorded APPROVED, but approval "
+            f"{approval.get('approvalId') or '(none)'} holds no approving decision for it by {needed} approvers"
+        )
 
 
 def _targets(wave: dict[str, Any], account_id: str, region: str) -> bool:

@@ -285,6 +285,11 @@ class RunTable:
         voted = self._update(approval_pk(approval_id), table.META, updates.APPROVAL_VOTED, values, new=True)
         return cast(ApprovalRecord | None, voted)
 
+    def approval_decision(self, approval_id: str) -> ApprovalRecord | None:
+        """The approval's decision as the workflow reads it (``APPROVAL_DECISION_ATTRIBUTES``): never the token."""
+        item = self._get(approval_pk(approval_id), table.META, attributes=table.APPROVAL_DECISION_ATTRIBUTES)
+        return cast(ApprovalRecord | None, item)
+
     def claim_decision(self, approval_id: str, claim: DecisionClaim) -> ApprovalRecord | None:
         """PENDING -> DECIDED, once, recording who decided, from where and when; the approval as decided, or None
         if it was not pending, has expired, or ``claim.decided_by`` is not one of its approvers. An approval is

@@ -56,17 +56,36 @@ def target(hub: Rehearsal, *, run_id: str = RUN_ID, wave_index: int = 0, account
 
 
 def record_wave_approval(
-    hub: Rehearsal, wave_index: int, status: str = table.WaveApprovalStatus.APPROVED, *, run_id: str = RUN_ID
+    hub: Rehearsal,
+    wave_index: int,
+    status: str = table.WaveApprovalStatus.APPROVED,
+    *,
+    run_id: str = RUN_ID,
+    decided: bool = True,
 ) -> None:
     """The wave's approval as the workflow records it (APPROVED once ApprovalDecision has decided, by
-    RecordApproval; REJECTED, TIMED_OUT; PENDING while RequestApproval waits)."""
+    RecordApproval; REJECTED, TIMED_OUT; PENDING while RequestApproval waits), and, when APPROVED and
+    ``decided``, the approval item ApprovalDecision wrote."""
+    approval_id = f"approval-{wave_index:02d}"
     wave = {
         "pk": table.run_pk(run_id),
         "sk": table.wave_sk(wave_index),
         "waveIndex": wave_index,
-        "approval": {"status": status, "decidedBy": "ops@example.com"},
+        "approval": {"status": status, "decidedBy": "ops@example.com", "approvalId": approval_id},
     }
-    boto3.client("dynamodb", region_name=HUB_REGION).put_item(TableName=hub.table_name, Item=to_item(wave))
+    dynamodb = boto3.client("dynamodb", region_name=HUB_REGION)
+    dynamodb.put_item(TableName=hub.table_name, Item=to_item(wave))
+    if status == table.WaveApprovalStatus.APPROVED and decided:
+        approval = {
+            "pk": table.approval_pk(approval_id),
+            "sk": table.META,
+            "runId": run_id,
+            "waveIndex": wave_index,
+            "status": table.ApprovalStatus.DECIDED,
+            "decision": table.Decision.APPROVED,
+            "approvedBy": {"ops@example.com"},
+        }
+        dynamodb.put_item(TableName=hub.table_name, Item=to_item(approval))
 
 
 def discover(hub: Rehearsal) -> dict[str, Any]:

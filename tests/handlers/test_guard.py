@@ -127,6 +127,18 @@ def test_a_gated_wave_is_refused_while_pending_and_served_once_the_workflow_reco
     assert [command.command_id for command in hub.fleet.sent()] == [sent["commandId"]]
 
 
+def test_a_wave_record_marked_approved_without_a_decided_approval_is_not_an_approval(hub: Rehearsal) -> None:
+    """The wave record is writable by whoever may write run items; the approval item only ApprovalDecision may
+    write. The guard believes the latter."""
+    hub.fleet.add(ACCOUNT, REGION, 2)
+    record_run(hub, GATED)
+    record_wave_approval(hub, 0, decided=False)
+
+    with pytest.raises(NotThisRun, match="is recorded APPROVED, but approval approval-00 holds no approving decision"):
+        send(hub)
+    assert hub.fleet.sent() == []
+
+
 def test_a_rejected_or_timed_out_approval_is_not_an_approval(hub: Rehearsal) -> None:
     hub.fleet.add(ACCOUNT, REGION, 2)
     record_run(hub, GATED)
