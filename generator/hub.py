@@ -13,6 +13,7 @@ from generator.asl.workflow import patch_run_workflow
 from generator.encryption import add_encryption
 from generator.lambdas import Lambdas, merge_settings
 from generator.messaging import add_messaging
+from generator.monitoring import add_monitoring
 from generator.outputs import add_hub_outputs
 from generator.parameters import add_hub_parameters
 from generator.run_functions import add_run_functions
@@ -63,13 +64,27 @@ def build_hub() -> Hub:
         state_machine_name=state_machine_name(),
     )
     state_machine = add_state_machine(template, parameters, encryption, workflow)
-    add_run_stops(
+    run_stops = add_run_stops(
         template,
         lambdas,
         storage=storage,
         messaging=messaging,
         spoke_access=spoke_access,
         state_machine=state_machine,
+    )
+    add_monitoring(
+        template,
+        encryption,
+        functions=(
+            *functions.all(),
+            approval_api.request,
+            approval_api.page,
+            approval_api.decision,
+            run_stops.cancel_run,
+        ),
+        state_machine=state_machine,
+        approval_api=approval_api,
+        run_stops=run_stops,
     )
     add_hub_outputs(
         template,

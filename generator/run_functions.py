@@ -6,7 +6,7 @@ and the grants to assume spoke roles; every function's table access is limited t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from generator.asl.tasks import FunctionTarget
 from generator.asl.workflow import WorkflowFunctions
@@ -60,6 +60,10 @@ class RunFunctionRefs:
     record_target: LambdaRefs
     evaluate_wave: LambdaRefs
     finalize: LambdaRefs
+
+    def all(self) -> tuple[LambdaRefs, ...]:
+        """Every run function, in a fixed order."""
+        return tuple(getattr(self, f.name) for f in fields(self))
 
     def workflow(self, *, request_approval: FunctionTarget) -> WorkflowFunctions:
         """The functions as the workflow invokes them."""
