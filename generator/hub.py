@@ -10,6 +10,7 @@ from generator.approval_api import add_approval_api
 from generator.approval_signing import add_approval_signing
 from generator.asl.graph import StateMachineDefinition
 from generator.asl.workflow import patch_run_workflow
+from generator.dashboard import add_dashboard
 from generator.encryption import add_encryption
 from generator.lambdas import Lambdas, merge_settings
 from generator.messaging import add_messaging
@@ -72,19 +73,15 @@ def build_hub() -> Hub:
         spoke_access=spoke_access,
         state_machine=state_machine,
     )
+    every_function = (
+        *functions.all(), approval_api.request, approval_api.page, approval_api.decision, run_stops.cancel_run
+    )  # fmt: skip
     add_monitoring(
-        template,
-        encryption,
-        functions=(
-            *functions.all(),
-            approval_api.request,
-            approval_api.page,
-            approval_api.decision,
-            run_stops.cancel_run,
-        ),
-        state_machine=state_machine,
-        approval_api=approval_api,
+        template, encryption, functions=every_function, state_machine=state_machine, approval_api=approval_api,
         run_stops=run_stops,
+    )  # fmt: skip
+    add_dashboard(
+        template, functions=every_function, state_machine=state_machine, approval_api=approval_api, run_stops=run_stops
     )
     add_hub_outputs(
         template,

@@ -279,6 +279,7 @@ def _interface() -> dict[str, Any]:
         "Records and logs": ["RecordRetentionDays", "LogRetentionInDays", "StateMachineLogLevel", "FunctionLogLevel"],
         "Notifications and output": ["NotificationEmail", "InstanceOutputOrganizationId"],
         "Approval API": ["ApprovalApiWebAclArn", "ApiGatewayLoggingRole"],
+        "Alarms": ["AlarmEmail", "PageHttpsEndpoint"],  # declared by generator/monitoring.py
     }
     labels = {
         "NamePrefix": "Name prefix (same in every spoke)",
@@ -295,6 +296,8 @@ def _interface() -> dict[str, Any]:
         "ApprovalFunctionConcurrency": "Reserved concurrency: approval functions",
         "ApprovalApiWebAclArn": "WAF web ACL for the approval API (optional)",
         "ApiGatewayLoggingRole": "API Gateway CloudWatch Logs role",
+        "AlarmEmail": "Incident channel address for every alarm (optional)",
+        "PageHttpsEndpoint": "Pager HTTPS endpoint for alarms that page (optional)",
         "RecordRetentionDays": "Run record retention (days)",
         "LogRetentionInDays": "Log retention (days)",
         "StateMachineLogLevel": "State machine log level",
