@@ -19,6 +19,7 @@ from generator.outputs import add_hub_outputs
 from generator.parameters import add_hub_parameters
 from generator.run_functions import add_run_functions
 from generator.run_stops import add_run_stops
+from generator.scheduled_runs import add_scheduled_runs
 from generator.spoke_access import add_spoke_access
 from generator.state_machine import add_state_machine, state_machine_name
 from generator.storage import add_storage
@@ -73,8 +74,10 @@ def build_hub() -> Hub:
         spoke_access=spoke_access,
         state_machine=state_machine,
     )
+    scheduled = add_scheduled_runs(template, lambdas, messaging=messaging, state_machine=state_machine)
     every_function = (
-        *functions.all(), approval_api.request, approval_api.page, approval_api.decision, run_stops.cancel_run
+        *functions.all(), approval_api.request, approval_api.page, approval_api.decision, run_stops.cancel_run,
+        scheduled,
     )  # fmt: skip
     add_monitoring(
         template, encryption, functions=every_function, state_machine=state_machine, approval_api=approval_api,

@@ -159,7 +159,7 @@ def add_hub_parameters(template: Template) -> HubParameters:
                 2,
                 1,
                 100,
-                "Reserved concurrency of ValidateRun, EvaluateWave, Finalize and CancelRun.",
+                "Reserved concurrency of ValidateRun, EvaluateWave, Finalize, CancelRun and StartScheduledRun.",
             )
         ),
         approval_concurrency=add(

@@ -307,9 +307,12 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
         secret_arn = boto3.client("secretsmanager", region_name=HUB_REGION).create_secret(
             Name=name_of("SpokeExternalIdSecret", "Name"), SecretString=EXTERNAL_ID
         )["ARN"]
+        machine_name = name_of("PatchRunStateMachine", "StateMachineName")
+        state_machine_arn = f"arn:aws:states:{HUB_REGION}:{HUB_ACCOUNT}:stateMachine:{machine_name}"
         physical = {
             **parameters,
             "PatchRunsTable": table_name,
+            "PatchRunStateMachine": state_machine_arn,
             "ArtifactBucket": ARTIFACT_BUCKET_NAME,
             "RunNotificationsTopic": topic_arn,
             "ApprovalRequestsTopic": approval_topic_arn,

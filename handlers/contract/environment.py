@@ -62,6 +62,7 @@ REGION_CONCURRENCY = Variable("REGION_CONCURRENCY", int)
 APPROVAL_TOPIC_ARN = Variable("APPROVAL_TOPIC_ARN", str)
 APPROVAL_KEY_ARN = Variable("APPROVAL_KEY_ARN", str)
 APPROVAL_API_URL = Variable("APPROVAL_API_URL", str)
+STATE_MACHINE_ARN = Variable("STATE_MACHINE_ARN", str)
 # Set by the Lambda runtime.
 AWS_REGION = Variable("AWS_REGION", str)
 # Tuning knobs (defaults in the classes below).
@@ -203,4 +204,10 @@ class ApprovalDecisionEnv(ApprovalLinkEnv):
 
 @dataclass(frozen=True, kw_only=True)
 class CancelRunEnv(SpokeAccessEnv):
+    topic_arn: str = setting(NOTIFICATION_TOPIC_ARN)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartScheduledRunEnv(FunctionEnv):
+    state_machine_arn: str = setting(STATE_MACHINE_ARN)
     topic_arn: str = setting(NOTIFICATION_TOPIC_ARN)

@@ -18,7 +18,7 @@ from generator.parameter_files import ParameterFileError
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "parameters"
 TEMPLATES = templates()
-FUNCTION_COUNTS = {"fleet": 4, "record": 1, "control": 4, "approval": 3}
+FUNCTION_COUNTS = {"fleet": 4, "record": 1, "control": 5, "approval": 3}
 
 
 @pytest.fixture
@@ -65,11 +65,11 @@ def test_committed_environments_load(name: str) -> None:
 
 def test_the_reserved_concurrency_is_summed_from_the_template_and_the_parameters(parameters: Path) -> None:
     default = environments.load("dev", parameters, TEMPLATES)
-    assert default.reserved_concurrency == 4 * 20 + 10 + 4 * 2 + 3 * 5
+    assert default.reserved_concurrency == 4 * 20 + 10 + 5 * 2 + 3 * 5
     assert default.required_lambda_quota == default.reserved_concurrency + 100
 
     edit(parameters / "hub-dev.json", lambda values: values.update(FleetFunctionConcurrency="50"))
-    assert environments.load("dev", parameters, TEMPLATES).reserved_concurrency == 4 * 50 + 10 + 4 * 2 + 3 * 5
+    assert environments.load("dev", parameters, TEMPLATES).reserved_concurrency == 4 * 50 + 10 + 5 * 2 + 3 * 5
 
     edit(parameters / "hub-dev.json", lambda values: values.update(ReserveConcurrency="false"))
     assert environments.load("dev", parameters, TEMPLATES).reserved_concurrency == 0
@@ -153,7 +153,7 @@ def test_validate_checks_every_environment_and_prints_the_quota_it_needs() -> No
 
     assert result.exit_code == 0, result.output
     assert result.output.count(": ok (") == 2
-    assert "needs a Lambda quota of at least 213" in result.output
+    assert "needs a Lambda quota of at least 215" in result.output
 
 
 def test_validate_refuses_in_one_line_per_problem_and_never_a_traceback(parameters: Path) -> None:
