@@ -10,11 +10,14 @@ from typing import Any
 
 from troposphere import Template
 
+from generator import schedules
 from generator.asl.diagram import mermaid
 from generator.hub import build_hub
 from generator.spoke import build_spoke
 
 REGENERATE = "python -m generator build"
+# Where the environments' files are, relative to the repository root (the directory the build runs in).
+PARAMETERS = Path("parameters")
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,13 @@ def render_template(template: Template) -> str:
     return json.dumps(template.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
-def artifacts() -> tuple[Artifact, ...]:
-    """Every generated file, in a fixed order."""
+def artifacts(parameters_dir: Path = PARAMETERS) -> tuple[Artifact, ...]:
+    """Every generated file, in a fixed order: hub, spoke, workflow diagram, each environment's schedules."""
+    return (*stack_artifacts(), *schedule_artifacts(parameters_dir))
+
+
+def stack_artifacts() -> tuple[Artifact, ...]:
+    """The hub and spoke templates and the workflow diagram (the same for every environment)."""
     hub = build_hub()
     return (
         Artifact("hub.json", render_template(hub.template)),
@@ -40,11 +48,21 @@ def artifacts() -> tuple[Artifact, ...]:
     )
 
 
+def schedule_artifacts(parameters_dir: Path) -> list[Artifact]:
+    """``schedules-<env>.json`` for each ``parameters/schedules-<env>.json`` (refused files raise, naming fields)."""
+    found = []
+    for path in schedules.files(parameters_dir):
+        environment = schedules.environment_of(path)
+        checked = schedules.load(path, root=parameters_dir.resolve().parent)
+        found.append(Artifact(path.name, render_template(schedules.build_schedules(environment, checked))))
+    return found
+
+
 def templates(generated: tuple[Artifact, ...] | None = None) -> dict[str, dict[str, Any]]:
     """The generated templates by stack name (``hub``, ``spoke``), as parsed JSON."""
     return {
         artifact.name.removesuffix(".json"): json.loads(artifact.content)
-        for artifact in generated or artifacts()
+        for artifact in generated or stack_artifacts()
         if artifact.name.endswith(".json")
     }
 

@@ -13,8 +13,9 @@ from datetime import datetime
 
 # The context attribute EventBridge Scheduler replaces with the invocation's scheduled time (UTC, ISO 8601).
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
-# Schedule names end up in run ids (at most 80 characters with the 15-character time suffix).
-SCHEDULE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
+# Schedule names are prefixed (Scheduler allows 64 characters: a 30-character prefix, "-", 33) and end up in run
+# ids (<name>-<14-character time>, well within 80).
+SCHEDULE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,32}$"
 
 
 def scheduled_run_id(schedule: str, scheduled_time: datetime) -> str:

@@ -23,9 +23,10 @@ FUNCTION_COUNTS = {"fleet": 4, "record": 1, "control": 5, "approval": 3}
 
 @pytest.fixture
 def parameters(tmp_path: Path) -> Path:
-    """A copy of the committed parameters/ directory to break."""
+    """A copy of the committed parameters/ directory to break (and the run documents its schedules start)."""
     copy = tmp_path / "parameters"
     shutil.copytree(COMMITTED, copy)
+    shutil.copytree(COMMITTED.parent / "examples", tmp_path / "examples")
     return copy
 
 
@@ -49,7 +50,7 @@ def problems(directory: Path, name: str = "dev") -> str:
 def test_the_repository_has_a_dev_and_a_prod_environment() -> None:
     assert environments.names(COMMITTED) == ["dev", "prod"]
     assert sorted(path.name for path in COMMITTED.glob("*.json")) == sorted(
-        f"{stack}-{name}.json" for name in ("dev", "prod") for stack in ("deploy", "hub", "spoke")
+        f"{stack}-{name}.json" for name in ("dev", "prod") for stack in ("deploy", "hub", "schedules", "spoke")
     )
 
 
