@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from generator import environments, parameter_files
+from generator import environments, parameter_files, schedules
 from generator.build import REGENERATE, artifacts, stale, templates, write
 from generator.definition import DefinitionError, deployed_definition
 from generator.package import PackageError, build_package, handler_modules
@@ -41,8 +41,14 @@ PARAMETERS_DIR = _directory(
 @_directory("--output-dir", "output", "Where the templates and the workflow diagram go.")
 @click.option("--check", is_flag=True, help="Write nothing; fail if the files on disk differ from a fresh build.")
 def build(output_dir: Path, check: bool) -> None:
-    """Generate output/hub.json, output/spoke.json, output/deploy-role.json and output/hub-workflow.md."""
-    generated = artifacts()
+    """Generate output/hub.json, output/spoke.json, output/deploy-role.json, output/hub-workflow.md and each
+    output/schedules-<env>.json."""
+    try:
+        generated = artifacts()
+    except parameter_files.ParameterFileError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        raise click.ClickException("a schedules file was refused; nothing was written") from None
     if check:
         problems = stale(generated, output_dir)
         for path, diff in problems:
@@ -78,6 +84,7 @@ def validate(names: tuple[str, ...], parameters_dir: Path) -> None:
     for name in chosen:
         try:
             environment = environments.load(name, parameters_dir, generated)
+            windows = schedules.load_environment(environment, parameters_dir)
         except parameter_files.ParameterFileError as error:
             refused += 1
             for problem in error.problems:
@@ -87,7 +94,7 @@ def validate(names: tuple[str, ...], parameters_dir: Path) -> None:
             f"{name}: ok (hub {len(environment.hub.parameters)} and spoke {len(environment.spoke.parameters)} "
             f"parameters; the hub's functions reserve {environment.reserved_concurrency} concurrent executions, "
             f"so account {environment.hub_placement.account_id} needs a Lambda quota of at least "
-            f"{environment.required_lambda_quota})"
+            f"{environment.required_lambda_quota}; {len(windows)} maintenance window(s))"
         )
     if refused or failures:
         raise click.ClickException(f"{refused} of {len(chosen)} environments refused, {len(failures)} stray files")
@@ -98,7 +105,7 @@ def _orphans(directory: Path, known: list[str]) -> list[Path]:
     expected = {
         f"{stack}-{name}.json"
         for name in known
-        for stack in (environments.HUB, environments.SPOKE, environments.DEPLOY)
+        for stack in (environments.HUB, environments.SPOKE, environments.DEPLOY, schedules.SCHEDULES)
     }
     return sorted(path for path in directory.glob("*.json") if path.name not in expected)
 

@@ -22,8 +22,6 @@ from handlers.contract.run_document import APPROVAL_AFTER_FIRST, APPROVAL_REQUIR
 
 EMAIL = r"[^@\s,]+@[^@\s,]+\.[^@\s,]+"
 ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$"
-# Approvals longer than a few hours are rare; a link is a bearer credential until it expires.
-DEFAULT_MAXIMUM_MINUTES = 240
 # What only the approvals topic's administrators may do: whoever subscribes receives approval links.
 TOPIC_ADMINISTRATION = (sns.Subscribe, sns.SetTopicAttributes, sns.AddPermission, sns.RemovePermission, sns.DeleteTopic)
 
@@ -100,7 +98,7 @@ def add_approval_policy(template: Template) -> ApprovalPolicyRefs:
             Parameter(
                 "MaximumApprovalMinutes",
                 Type="Number",
-                Default=DEFAULT_MAXIMUM_MINUTES,
+                Default=run_document.DEFAULT_MAXIMUM_APPROVAL_MINUTES,
                 MinValue=5,
                 MaxValue=10080,
                 Description=(

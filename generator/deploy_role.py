@@ -312,10 +312,22 @@ def add_execution_role(template: Template, bucket: Bucket) -> Role:
             "AssociateKmsKey CreateLogGroup CreateLogStream DeleteDataProtectionPolicy DeleteLogGroup "
             "DeleteRetentionPolicy DescribeLogStreams DisassociateKmsKey GetDataProtectionPolicy "
             "ListTagsForResource PutDataProtectionPolicy PutLogEvents PutRetentionPolicy TagResource "
-            "UntagResource",
+            "UntagResource DeleteMetricFilter DescribeMetricFilters PutMetricFilter",
             arn("logs", f"log-group:/aws/lambda/{prefix}-*"),
             arn("logs", f"log-group:/aws/apigateway/{prefix}-*"),
             arn("logs", f"log-group:/aws/vendedlogs/states/{prefix}-*"),
+        ),
+        _allow(
+            "HubAlarms",
+            "cloudwatch",
+            "DeleteAlarms DescribeAlarms ListTagsForResource PutMetricAlarm TagResource UntagResource",
+            arn("cloudwatch", f"alarm:{prefix}-*"),
+        ),
+        _allow(
+            "HubDashboard",
+            "cloudwatch",
+            "DeleteDashboards GetDashboard PutDashboard",
+            arn("cloudwatch", f"dashboard/{prefix}-*", region=False),
         ),
         _allow(
             "HubRunStopRule",

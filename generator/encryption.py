@@ -54,6 +54,21 @@ def add_encryption(template: Template, parameters: HubParameters) -> EncryptionR
             Resource=["*"],
             Condition=Condition(ArnLike("kms:EncryptionContext:aws:logs:arn", arn("logs", "log-group:*"))),
         ),
+        Statement(
+            # CloudWatch cannot publish an alarm to a topic under a customer-managed key without it; only this
+            # stack's alarms (named with the prefix), in this account (see generator/monitoring.py).
+            Sid="CloudWatchAlarmsPublishToTheAlarmTopics",
+            Effect=Allow,
+            Principal=Principal("Service", "cloudwatch.amazonaws.com"),
+            Action=[kms.Decrypt, kms.GenerateDataKey],
+            Resource=["*"],
+            Condition=Condition(
+                [
+                    StringEquals("aws:SourceAccount", Ref("AWS::AccountId")),
+                    ArnLike("aws:SourceArn", arn("cloudwatch", "alarm:${NamePrefix}-*")),
+                ]
+            ),
+        ),
     ]
     organisation_output = [
         Statement(

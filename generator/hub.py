@@ -11,13 +11,16 @@ from generator.approval_policy import add_approval_policy
 from generator.approval_signing import add_approval_signing
 from generator.asl.graph import StateMachineDefinition
 from generator.asl.workflow import patch_run_workflow
+from generator.dashboard import add_dashboard
 from generator.encryption import add_encryption
 from generator.lambdas import Lambdas, merge_settings
 from generator.messaging import add_messaging
+from generator.monitoring import add_monitoring
 from generator.outputs import add_hub_outputs
 from generator.parameters import add_hub_parameters
 from generator.run_functions import add_run_functions
 from generator.run_stops import add_run_stops
+from generator.scheduled_runs import add_scheduled_runs
 from generator.spoke_access import add_spoke_access
 from generator.state_machine import add_state_machine, state_machine_name
 from generator.storage import add_storage
@@ -70,13 +73,25 @@ def build_hub() -> Hub:
         state_machine_name=state_machine_name(),
     )
     state_machine = add_state_machine(template, parameters, encryption, workflow)
-    add_run_stops(
+    run_stops = add_run_stops(
         template,
         lambdas,
         storage=storage,
         messaging=messaging,
         spoke_access=spoke_access,
         state_machine=state_machine,
+    )
+    scheduled = add_scheduled_runs(template, lambdas, messaging=messaging, state_machine=state_machine)
+    every_function = (
+        *functions.all(), approval_api.request, approval_api.page, approval_api.decision, run_stops.cancel_run,
+        scheduled,
+    )  # fmt: skip
+    add_monitoring(
+        template, encryption, functions=every_function, state_machine=state_machine, approval_api=approval_api,
+        run_stops=run_stops,
+    )  # fmt: skip
+    add_dashboard(
+        template, functions=every_function, state_machine=state_machine, approval_api=approval_api, run_stops=run_stops
     )
     add_hub_outputs(
         template,

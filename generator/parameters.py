@@ -159,7 +159,7 @@ def add_hub_parameters(template: Template) -> HubParameters:
                 2,
                 1,
                 100,
-                "Reserved concurrency of ValidateRun, EvaluateWave, Finalize and CancelRun.",
+                "Reserved concurrency of ValidateRun, EvaluateWave, Finalize, CancelRun and StartScheduledRun.",
             )
         ),
         approval_concurrency=add(
@@ -286,6 +286,7 @@ def _interface() -> dict[str, Any]:
             "ApprovalAdministratorArns",
         ],
         "Approval API": ["ApprovalApiWebAclArn", "ApiGatewayLoggingRole"],
+        "Alarms": ["AlarmEmail", "PageHttpsEndpoint"],  # declared by generator/monitoring.py
     }
     labels = {
         "NamePrefix": "Name prefix (same in every spoke)",
@@ -307,6 +308,8 @@ def _interface() -> dict[str, Any]:
         "ApprovalAdministratorArns": "Approval administrators (role ARNs)",
         "ApprovalApiWebAclArn": "WAF web ACL for the approval API (optional)",
         "ApiGatewayLoggingRole": "API Gateway CloudWatch Logs role",
+        "AlarmEmail": "Incident channel address for every alarm (optional)",
+        "PageHttpsEndpoint": "Pager HTTPS endpoint for alarms that page (optional)",
         "RecordRetentionDays": "Run record retention (days)",
         "LogRetentionInDays": "Log retention (days)",
         "StateMachineLogLevel": "State machine log level",

@@ -7,7 +7,7 @@ the run record (``GetItem``) before acting: an invoke that does not belong to a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from generator.asl.tasks import FunctionTarget
 from generator.asl.workflow import WorkflowFunctions
@@ -61,6 +61,10 @@ class RunFunctionRefs:
     record_target: LambdaRefs
     evaluate_wave: LambdaRefs
     finalize: LambdaRefs
+
+    def all(self) -> tuple[LambdaRefs, ...]:
+        """Every run function, in a fixed order."""
+        return tuple(getattr(self, f.name) for f in fields(self))
 
     def workflow(self, *, request_approval: FunctionTarget) -> WorkflowFunctions:
         """The functions as the workflow invokes them."""

@@ -33,6 +33,7 @@ from troposphere.ssm import Document
 
 from generator import naming
 from generator.iam import account_root, arn, policy_document
+from generator.spoke_operator import add_spoke_operator
 from handlers.contract import conventions
 
 DESCRIPTION = (
@@ -69,6 +70,7 @@ def build_spoke() -> Template:
     role = add_spoke_role(template, parameters)
     policy = add_instance_output_policy(template, parameters)
     add_spoke_outputs(template, SpokeRefs(role, document, policy))
+    add_spoke_operator(template)
     return template
 
 

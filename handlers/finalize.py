@@ -63,6 +63,7 @@ def handle(event: dict[str, Any], *, env: FinalizeEnv, clients: HubClients, now:
     waves, targets, instances = recorded.waves, recorded.targets, recorded.instances
 
     status, outcome, reason = _decide(halt, waves, targets, instances)
+    totals = outcomes.add_counts(t["counts"] for t in targets)
     wave_names = {wave["index"]: wave["name"] for wave in plan["waves"]}
     rows = report.instance_rows(instances, wave_names)
     summary = {
@@ -75,7 +76,7 @@ def handle(event: dict[str, Any], *, env: FinalizeEnv, clients: HubClients, now:
         "documentDigest": meta["documentDigest"],
         "startedAt": meta["startedAt"],
         "endedAt": iso(now),
-        "totals": outcomes.add_counts(t["counts"] for t in targets),
+        "totals": totals,
         "waves": [_wave_summary(wave, waves.get(wave["index"]), targets, halt) for wave in plan["waves"]],
     }
     prefix = f"runs/{run_id}/report/"
@@ -94,6 +95,15 @@ def handle(event: dict[str, Any], *, env: FinalizeEnv, clients: HubClients, now:
     )
     logger.info("run finished", extra={"status": status, "outcome": outcome, "reason": reason})
     metrics.add_metric(name=f"Runs{status.title()}", unit=MetricUnit.Count, value=1)
+    # The run's own totals, one data point per run (the dashboard's per-run view; the run id is in the log line).
+    for name, count in (
+        ("RunInstancesPatched", totals["succeeded"]),
+        ("RunInstancesFailed", totals["failed"]),
+        ("RunInstancesUnreachable", totals["unreachable"]),
+        ("RunInstancesNotPatched", totals["notPatched"]),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
+    metrics.add_metadata(key="runId", value=run_id)
     return {
         "runId": run_id,
         "status": status,

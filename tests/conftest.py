@@ -1,7 +1,8 @@
 """Suite-wide fixtures: every test runs with fake AWS credentials and can never reach AWS.
 
-Tests under ``tests/workflow/`` and ``tests/browser/`` run whole patch runs through the generated state machine:
-they are marked ``rehearsal``, so ``pytest -m "not rehearsal"`` is the quick loop while changing code.
+Tests under ``tests/workflow/``, ``tests/browser/`` and ``tests/operator/`` run whole patch runs through the
+generated state machine: they are marked ``rehearsal``, so ``pytest -m "not rehearsal"`` is the quick loop while
+changing code.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from rehearsal import moto_shims
 from rehearsal.hub import Rehearsal, rehearsal
 
-REHEARSAL_FOLDERS = ("workflow", "browser")
+REHEARSAL_FOLDERS = ("workflow", "browser", "operator")
 TESTS = Path(__file__).resolve().parent
 
 FAKE_ENVIRONMENT = {

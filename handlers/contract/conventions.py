@@ -83,3 +83,9 @@ def patch_document_name(prefix: str = DEFAULT_NAME_PREFIX) -> str:
 def snapshot_document_name(prefix: str = DEFAULT_NAME_PREFIX) -> str:
     """The spoke's pre-patch snapshot document name."""
     return SNAPSHOT_DOCUMENT_NAME.format(prefix=prefix)
+
+
+# The handlers' EMF metrics (Powertools) go to this namespace with the dimension service=<SERVICE>; the hub's
+# alarms and dashboard read them there.
+METRICS_NAMESPACE = "PatchOrchestrator"
+SERVICE = "patch-orchestrator"

@@ -219,3 +219,9 @@ class CancelRunEnv(SpokeAccessEnv):
     topic_arn: str = setting(NOTIFICATION_TOPIC_ARN)
     # Whose executions it may act on: an event naming any other, or one still running, cancels nothing.
     state_machine_arn: str = setting(PATCH_RUN_STATE_MACHINE_ARN)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartScheduledRunEnv(FunctionEnv):
+    state_machine_arn: str = setting(PATCH_RUN_STATE_MACHINE_ARN)
+    topic_arn: str = setting(NOTIFICATION_TOPIC_ARN)

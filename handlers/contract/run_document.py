@@ -53,6 +53,8 @@ def snapshot_id(run_id: str) -> str:
 
 APPROVAL_AFTER_FIRST, APPROVAL_ALL, APPROVAL_AS_ASKED = "after-first", "all", "run-document"
 APPROVAL_REQUIRED_WAVES = (APPROVAL_AFTER_FIRST, APPROVAL_ALL, APPROVAL_AS_ASKED)
+# Approvals longer than a few hours are rare; a link is a bearer credential until it expires.
+DEFAULT_MAXIMUM_APPROVAL_MINUTES = 240
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics
 
-SERVICE = "patch-orchestrator"
-METRICS_NAMESPACE = "PatchOrchestrator"
+from handlers.contract.conventions import METRICS_NAMESPACE, SERVICE
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)

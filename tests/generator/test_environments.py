@@ -18,14 +18,15 @@ from generator.parameter_files import ParameterFileError
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "parameters"
 TEMPLATES = templates()
-FUNCTION_COUNTS = {"fleet": 4, "record": 1, "control": 4, "approval": 3}
+FUNCTION_COUNTS = {"fleet": 4, "record": 1, "control": 5, "approval": 3}
 
 
 @pytest.fixture
 def parameters(tmp_path: Path) -> Path:
-    """A copy of the committed parameters/ directory to break."""
+    """A copy of the committed parameters/ directory to break (and the run documents its schedules start)."""
     copy = tmp_path / "parameters"
     shutil.copytree(COMMITTED, copy)
+    shutil.copytree(COMMITTED.parent / "examples", tmp_path / "examples")
     return copy
 
 
@@ -49,7 +50,7 @@ def problems(directory: Path, name: str = "dev") -> str:
 def test_the_repository_has_a_dev_and_a_prod_environment() -> None:
     assert environments.names(COMMITTED) == ["dev", "prod"]
     assert sorted(path.name for path in COMMITTED.glob("*.json")) == sorted(
-        f"{stack}-{name}.json" for name in ("dev", "prod") for stack in ("deploy", "hub", "spoke")
+        f"{stack}-{name}.json" for name in ("dev", "prod") for stack in ("deploy", "hub", "schedules", "spoke")
     )
 
 
@@ -65,11 +66,11 @@ def test_committed_environments_load(name: str) -> None:
 
 def test_the_reserved_concurrency_is_summed_from_the_template_and_the_parameters(parameters: Path) -> None:
     default = environments.load("dev", parameters, TEMPLATES)
-    assert default.reserved_concurrency == 4 * 20 + 10 + 4 * 2 + 3 * 5
+    assert default.reserved_concurrency == 4 * 20 + 10 + 5 * 2 + 3 * 5
     assert default.required_lambda_quota == default.reserved_concurrency + 100
 
     edit(parameters / "hub-dev.json", lambda values: values.update(FleetFunctionConcurrency="50"))
-    assert environments.load("dev", parameters, TEMPLATES).reserved_concurrency == 4 * 50 + 10 + 4 * 2 + 3 * 5
+    assert environments.load("dev", parameters, TEMPLATES).reserved_concurrency == 4 * 50 + 10 + 5 * 2 + 3 * 5
 
     edit(parameters / "hub-dev.json", lambda values: values.update(ReserveConcurrency="false"))
     assert environments.load("dev", parameters, TEMPLATES).reserved_concurrency == 0
@@ -153,7 +154,7 @@ def test_validate_checks_every_environment_and_prints_the_quota_it_needs() -> No
 
     assert result.exit_code == 0, result.output
     assert result.output.count(": ok (") == 2
-    assert "needs a Lambda quota of at least 213" in result.output
+    assert "needs a Lambda quota of at least 215" in result.output
 
 
 def test_validate_refuses_in_one_line_per_problem_and_never_a_traceback(parameters: Path) -> None:

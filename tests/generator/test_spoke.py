@@ -30,8 +30,7 @@ def spoke() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def role(spoke: dict[str, Any]) -> dict[str, Any]:
-    (role,) = [r for r in spoke["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
-    return role["Properties"]
+    return dict(spoke["Resources"]["SpokeRole"]["Properties"])
 
 
 def parameter_values(spoke: dict[str, Any]) -> dict[str, Any]:
@@ -151,5 +150,7 @@ def test_parameters_are_grouped_for_the_console(spoke: dict[str, Any]) -> None:
 
 
 def test_outputs_expose_role_document_and_policy(spoke: dict[str, Any]) -> None:
-    assert set(spoke["Outputs"]) == {"SpokeRoleArn", "SnapshotDocumentName", "InstanceOutputPolicyArn"}
+    assert set(spoke["Outputs"]) == {
+        "SpokeRoleArn", "SnapshotDocumentName", "InstanceOutputPolicyArn", "SpokeOperatorRoleArn",
+    }  # fmt: skip
     assert spoke["Outputs"]["InstanceOutputPolicyArn"]["Condition"] == "ShareInstanceOutput"

@@ -70,8 +70,10 @@ def test_examples_are_valid_run_documents(path: Path) -> None:
     jsonschema.validate(document, run_document.schema())  # the reference validator agrees
 
 
-def test_examples_cover_canary_then_fleet_scan_only_and_single_account() -> None:
-    assert [path.stem for path in EXAMPLES] == ["canary-then-fleet", "scan-only", "single-account"]
+def test_examples_cover_canary_then_fleet_scan_only_single_account_and_a_scheduled_window() -> None:
+    assert [path.stem for path in EXAMPLES] == [
+        "canary-then-fleet", "scan-only", "scheduled-canary-then-fleet", "single-account",
+    ]  # fmt: skip
 
 
 def test_defaults_come_from_the_schema() -> None:

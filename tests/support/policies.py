@@ -63,6 +63,7 @@ def _ref(name: str, template: dict[str, Any], parameters: Mapping[str, str]) -> 
     return {
         "AWS::SNS::Topic": f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{name}",
         "AWS::SecretsManager::Secret": f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf",
+        "AWS::StepFunctions::StateMachine": f"arn:{PARTITION}:states:{REGION}:{ACCOUNT}:stateMachine:{name}",
     }.get(kind, name.lower())
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,7 +15,6 @@ from handlers.records.codec import to_item
 from handlers.records.repository import RunTable
 from rehearsal.fleet import Behaviour
 from rehearsal.hub import HUB_REGION, Rehearsal
-from scripts.rerun_failures import main as write_rerun_document
 
 A, B, C = "111111111111", "222222222222", "333333333333"
 REGION = "eu-west-1"
@@ -35,7 +33,7 @@ FIRST = {
 }
 
 
-def test_a_rerun_patches_only_what_did_not_succeed(hub: Rehearsal, tmp_path: Path) -> None:
+def test_a_rerun_patches_only_what_did_not_succeed(hub: Rehearsal) -> None:
     hub.fleet.add(A, REGION, 2)
     broken_a = hub.fleet.add(A, REGION, 2, patch=Behaviour(status="Failed", response_code=1))
     broken_b = hub.fleet.add(B, REGION, 1, patch=Behaviour(status="TimedOut"))
@@ -47,10 +45,9 @@ def test_a_rerun_patches_only_what_did_not_succeed(hub: Rehearsal, tmp_path: Pat
     for instance in hub.fleet.instances[(A, REGION)] + hub.fleet.instances[(B, REGION)]:
         instance.patch = Behaviour()  # fixed between the runs
     sent_before = len(hub.fleet.sent())
-    path = tmp_path / "rerun.json"
-    dynamodb = boto3.client("dynamodb", region_name=HUB_REGION)
-    assert write_rerun_document(["first", "--table", hub.table_name, "--output", str(path)], dynamodb=dynamodb) == 0
-    document = json.loads(path.read_text())
+    meta = hub.item("first", table.META)
+    assert meta is not None
+    document = rerun.rerun_document(json.loads(meta["document"]), "first")  # what patchctl rerun starts
     assert document["rerun"] == {"of": "first"}
 
     second = hub.run(document, "first-rerun")

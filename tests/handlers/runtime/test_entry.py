@@ -28,8 +28,9 @@ from rehearsal.template import HubFunction, hub_function, hub_functions
 ROOT = Path(__file__).resolve().parents[3]
 API_FUNCTIONS = {"ApprovalPage", "ApprovalDecision"}  # behind API Gateway: they answer with pages, never raise
 INVOKED_FUNCTIONS = [spec.name for spec in hub_functions() if spec.name not in API_FUNCTIONS]
-# CancelRun receives EventBridge's event: the run id is the execution's name.
-FIRST_FIELD = {"CancelRun": "detail.name"}
+# CancelRun receives EventBridge's event: the run id is the execution's name. StartScheduledRun receives its
+# schedule's input: the run id is derived from it.
+FIRST_FIELD = {"CancelRun": "detail.name", "StartScheduledRun": "schedule"}
 
 
 def lambda_handler(spec: HubFunction) -> LambdaHandler[Any, Any]:
