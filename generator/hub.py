@@ -43,8 +43,8 @@ def build_hub() -> Hub:
     encryption = add_encryption(template, parameters)
     storage = add_storage(template, parameters, encryption)
     messaging = add_messaging(template, parameters, encryption)
-    spoke_access = add_spoke_access(template, encryption)
-    signing = add_approval_signing(template)
+    spoke_access = add_spoke_access(template, parameters, encryption)
+    signing = add_approval_signing(template, parameters.key_administrator_arns())
     lambdas = Lambdas(
         template,
         parameters,

@@ -189,7 +189,9 @@ def _request(request: SendCommandEvent, env: SendCommandEnv, runs: RunTable, *, 
     if env.instance_output:
         command |= {
             "OutputS3BucketName": env.artifact_bucket,
-            "OutputS3KeyPrefix": f"runs/{target.run_id}/ssm/account-{target.account_id}/region-{target.region}/{phase}",
+            "OutputS3KeyPrefix": conventions.INSTANCE_OUTPUT_PREFIX.format(
+                account=target.account_id, run=target.run_id, region=target.region, phase=phase
+            ),
         }
     return command
 

@@ -80,6 +80,7 @@ def organisation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Or
         directory = tmp_path / "parameters"
         directory.mkdir()
         found = Organisation(directory, ou, members)
+        organisation_id = organizations.describe_organization()["Organization"]["Id"]
         found.write(
             "hub",
             entries(
@@ -90,12 +91,21 @@ def organisation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Or
                     # moto has no AWS::ApiGateway::Account (an account-wide setting).
                     "ApiGatewayLoggingRole": "existing",
                     "LogRetentionInDays": "30",
+                    "OrganizationId": organisation_id,
+                    "KeyAdministratorArns": f"arn:aws:iam::{ACCOUNT}:role/deployer",
                 }
             ),
         )
         found.write(
             "spoke",
-            entries({"NamePrefix": "patch-orchestrator-test", "HubAccountId": ACCOUNT, "AllowedPatchGroups": "web"}),
+            entries(
+                {
+                    "NamePrefix": "patch-orchestrator-test",
+                    "HubAccountId": ACCOUNT,
+                    "HubRegion": REGION,
+                    "AllowedPatchGroups": "web",
+                }
+            ),
         )
         found.write(
             "deploy",
@@ -201,6 +211,7 @@ def test_credentials_of_another_account_are_refused_before_anything_is_uploaded(
     document["hub"]["accountId"] = "111111111111"
     deploy_file.write_text(json.dumps(document))
     organisation.edit("spoke", HubAccountId="111111111111")
+    organisation.edit("hub", KeyAdministratorArns="arn:aws:iam::111111111111:role/deployer")
 
     line = one_line_error(organisation.deploy())
 

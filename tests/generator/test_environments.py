@@ -118,7 +118,7 @@ def test_instance_output_in_the_spokes_needs_the_hubs_organisation(parameters: P
         lambda values: values.update(HubArtifactBucketName="patch-artifacts", HubKeyArn=key),
     )
 
-    assert "HubKeyArn: instance output is set up in the spokes but the hub's InstanceOutputOrganizationId" in (
+    assert "HubKeyArn: instance output is set up in the spokes but the hub's ShareInstanceOutput is not true" in (
         problems(parameters)
     )
 
