@@ -22,7 +22,7 @@ from awacs.aws import (
     Statement,
     StringEquals,
     StringEqualsIfExists,
-    StringNotEqualsIfExists,
+    StringNotEquals,
 )
 from troposphere import GetAtt, Ref, Sub, Template
 from troposphere.dynamodb import (
@@ -220,15 +220,21 @@ def _add_bucket_policy(template: Template, parameters: HubParameters, artifacts:
         deny_insecure_transport("DenyRequestsWithoutTls", [s3.Action("*")], [bucket_arn, artifacts.objects("*")]),
         # A write that names no encryption gets the bucket's default, the hub key; one that names another key,
         # another algorithm or a key of its own (SSE-C) is refused, so every object stays readable by the hub.
-        # Two statements: keys inside one condition block must all match, so one block would let a write that
-        # names aws:kms with another key through.
+        # Null "false": only a request that names an encryption (absent, a negated operator would match and deny
+        # every write that relies on the default). Two statements: keys inside one block must all match, so one
+        # block would let a write that names aws:kms with another key through.
         Statement(
             Sid="DenyWritesEncryptedAnotherWay",
             Effect=Deny,
             Principal=Principal("AWS", "*"),
             Action=[s3.PutObject],
             Resource=[artifacts.objects("*")],
-            Condition=Condition(StringNotEqualsIfExists("s3:x-amz-server-side-encryption", "aws:kms")),
+            Condition=Condition(
+                [
+                    Null("s3:x-amz-server-side-encryption", "false"),
+                    StringNotEquals("s3:x-amz-server-side-encryption", "aws:kms"),
+                ]
+            ),
         ),
         Statement(
             Sid="DenyWritesEncryptedWithAnotherKey",
@@ -236,7 +242,12 @@ def _add_bucket_policy(template: Template, parameters: HubParameters, artifacts:
             Principal=Principal("AWS", "*"),
             Action=[s3.PutObject],
             Resource=[artifacts.objects("*")],
-            Condition=Condition(StringNotEqualsIfExists("s3:x-amz-server-side-encryption-aws-kms-key-id", key_arn)),
+            Condition=Condition(
+                [
+                    Null("s3:x-amz-server-side-encryption-aws-kms-key-id", "false"),
+                    StringNotEquals("s3:x-amz-server-side-encryption-aws-kms-key-id", key_arn),
+                ]
+            ),
         ),
         Statement(
             Sid="DenyWritesWithCustomerProvidedKeys",
