@@ -168,3 +168,30 @@ def test_validate_refuses_in_one_line_per_problem_and_never_a_traceback(paramete
     assert f"{parameters / 'hub-staging.json'}: belongs to no environment" in result.output
     assert "prod: ok (" in result.output
     assert "1 of 2 environments refused, 1 stray files" in result.output
+
+
+def test_a_spoke_naming_another_hub_region_is_refused(parameters: Path) -> None:
+    edit(parameters / "spoke-dev.json", lambda values: values.update(HubRegion="us-east-1"))
+
+    assert "spoke-dev.json: HubRegion: 'us-east-1' is not the hub's region 'eu-west-1'" in problems(parameters)
+
+
+def test_a_key_administrator_of_another_account_is_refused(parameters: Path) -> None:
+    elsewhere = "arn:aws:iam::222222222222:role/deployer"
+    edit(parameters / "hub-dev.json", lambda values: values.update(KeyAdministratorArns=elsewhere))
+
+    assert f"hub-dev.json: KeyAdministratorArns: {elsewhere} is not a role of the hub's account" in problems(parameters)
+
+
+@pytest.mark.parametrize("value", ["*", "web,*"])
+def test_a_spoke_that_opens_every_patch_group_is_refused(parameters: Path, value: str) -> None:
+    edit(parameters / "spoke-dev.json", lambda values: values.update(AllowedPatchGroups=value))
+
+    assert "spoke-dev.json: AllowedPatchGroups: '*' does not match" in problems(parameters)
+
+
+@pytest.mark.parametrize("parameter", ["KeyAdministratorArns", "OrganizationId"])
+def test_the_hub_cannot_leave_out_its_administrators_or_organisation(parameters: Path, parameter: str) -> None:
+    edit(parameters / "hub-dev.json", lambda values: values.pop(parameter))
+
+    assert f"hub-dev.json: {parameter}: required" in problems(parameters)
