@@ -32,7 +32,6 @@ ADMINISTRATION_ACTIONS = (
     kms.ImportKeyMaterial,
     kms.PutKeyPolicy,
     kms.ReplicateKey,
-    kms.RevokeGrant,
     kms.RotateKeyOnDemand,
     kms.ScheduleKeyDeletion,
     kms.TagResource,
@@ -70,7 +69,7 @@ def administered_by(administrators: Any) -> list[Statement]:
             Sid="OnlyKeyAdministratorsGrantUseToPrincipals",
             Effect=Deny,
             Principal=Principal("AWS", "*"),
-            Action=[kms.CreateGrant],
+            Action=[kms.CreateGrant, kms.RevokeGrant],
             Resource=["*"],
             Condition=Condition(
                 [*_not_an_administrator(administrators), BoolIfExists("kms:GrantIsForAWSResource", "false")]
