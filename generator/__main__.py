@@ -11,11 +11,7 @@ import click
 from generator import environments, parameter_files
 from generator.build import REGENERATE, artifacts, stale, templates, write
 from generator.package import PackageError, build_package, handler_modules
-from handlers.contract import run_document
 from handlers.contract.errors import InvalidRunDocument
-
-# Only the document is checked here; the hub fills concurrency defaults from its own parameters.
-CHECK_CONCURRENCY = {"accounts": 10, "regions": 5}
 
 DIFF_LINES_SHOWN = 60
 
@@ -160,14 +156,22 @@ def deploy(environment: str, only: str | None, parameters_dir: Path, output_dir:
 
 @cli.command("check-run")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def check_run(files: tuple[Path, ...]) -> None:
-    """Check run documents against the run document schema and rules, as ValidateRun will."""
+@click.option("--environment", "-e", required=True, help="The environment whose hub will run them (its policy).")
+@PARAMETERS_DIR
+def check_run(files: tuple[Path, ...], environment: str, parameters_dir: Path) -> None:
+    """Check run documents exactly as ValidateRun in ENVIRONMENT's hub will (schema, rules, approval policy)."""
+    try:
+        hub = environments.load(environment, parameters_dir, templates())
+    except parameter_files.ParameterFileError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        raise click.ClickException(f"environment {environment!r} refused") from None
     failures = 0
     for path in files:
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
             run_id = document.get("runId", path.stem) if isinstance(document, dict) else path.stem
-            run = run_document.normalise(document, run_id=run_id, default_concurrency=CHECK_CONCURRENCY)
+            run = hub.normalise_run(document, run_id)
         except json.JSONDecodeError as error:
             failures += 1
             click.echo(f"{path}: (document): not valid JSON: {error}", err=True)
@@ -176,10 +180,18 @@ def check_run(files: tuple[Path, ...]) -> None:
             click.echo(f"{path}: {error}", err=True)
         else:
             targets = sum(wave["targetCount"] for wave in run["waves"])
-            click.echo(f"{path}: ok ({len(run['waves'])} waves, {targets} account-region targets)")
+            gated = [wave["name"] for wave in run["waves"] if wave["approval"]["required"]]
+            click.echo(
+                f"{path}: ok ({_count(len(run['waves']), 'wave')}, {_count(targets, 'account-region target')}; "
+                f"approval before {', '.join(gated) or 'no wave'})"
+            )
     if failures:
         raise click.ClickException(f"{failures} of {len(files)} run documents refused")
 
 
 if __name__ == "__main__":
     cli()
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"

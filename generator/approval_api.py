@@ -16,7 +16,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from awacs import states
+from awacs import dynamodb, states
+from awacs.aws import ArnNotEquals, Condition, Deny, ForAnyValueStringLike, Principal, Statement
 from troposphere import GetAtt, If, Ref, Sub, Template
 from troposphere.apigateway import (
     AccessLogSetting,
@@ -31,18 +32,20 @@ from troposphere.apigateway import (
     Stage,
 )
 from troposphere.awslambda import Permission
+from troposphere.dynamodb import ResourcePolicy
 from troposphere.iam import Role
 from troposphere.logs import LogGroup
 from troposphere.wafv2 import WebACLAssociation
 
 from generator import naming, suppressions
+from generator.approval_policy import ApprovalPolicyRefs
 from generator.approval_signing import DECISION, PAGE, REQUEST, ApprovalSigningRefs
-from generator.iam import Grant, arn, service_trust
+from generator.iam import Grant, arn, policy_document, service_trust
 from generator.lambdas import FunctionSpec, LambdaRefs, Lambdas
 from generator.messaging import MessagingRefs
 from generator.parameters import HAS_APPROVAL_WEB_ACL, MANAGES_API_GATEWAY_LOGGING, HubParameters
 from generator.retention import add_log_group, retained
-from generator.storage import APPROVAL_ITEMS, RUN_ITEMS, StorageRefs
+from generator.storage import APPROVAL_ITEMS, RUN_ITEMS, RunTableRefs, StorageRefs
 from handlers.contract import environment
 from handlers.contract.table import APPROVAL_PAGE_ATTRIBUTES
 
@@ -102,6 +105,61 @@ def _url(api: RestApi) -> Sub:
     return Sub("https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + STAGE, Api=Ref(api))
 
 
+# Every way to write an item (PartiQL included), and to change who may.
+ITEM_WRITES = tuple(
+    dynamodb.Action(name)
+    for name in (
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "PartiQLInsert",
+        "PartiQLUpdate",
+        "PartiQLDelete",
+    )
+)
+POLICY_CHANGES = (dynamodb.Action("PutResourcePolicy"), dynamodb.Action("DeleteResourcePolicy"))
+
+
+def _only_approval_functions_write_approvals(table: RunTableRefs, policy: ApprovalPolicyRefs) -> None:
+    """The run table's resource policy: only RequestApproval and ApprovalDecision write approval items, and only
+    the approval administrators change the policy.
+
+    The workflow advances a gated wave on the decision recorded in the approval item, so whoever can write one
+    can approve. Identity policies cannot prevent that (PowerUserAccess has ``dynamodb:*`` on every table); an
+    explicit Deny in the table's own policy outweighs every Allow."""
+    table_arn = arn("dynamodb", "table/${Table}", Table=table.table.TableName)
+    writers = [naming.hub_approval_role_arn(purpose) for purpose in (REQUEST, DECISION)]
+    table.table.ResourcePolicy = ResourcePolicy(
+        # The property is typed as a dict; the awacs document serialises as it does in every other policy.
+        PolicyDocument=policy_document(
+            [
+                Statement(
+                    Sid="OnlyApprovalFunctionsWriteApprovals",
+                    Effect=Deny,
+                    Principal=Principal("AWS", "*"),
+                    Action=list(ITEM_WRITES),
+                    Resource=[table_arn],
+                    Condition=Condition(
+                        [
+                            ForAnyValueStringLike("dynamodb:LeadingKeys", [APPROVAL_ITEMS]),
+                            ArnNotEquals("aws:PrincipalArn", writers),
+                        ]
+                    ),
+                ),
+                Statement(
+                    Sid="OnlyAdministratorsChangeThisPolicy",
+                    Effect=Deny,
+                    Principal=Principal("AWS", "*"),
+                    Action=list(POLICY_CHANGES),
+                    Resource=[table_arn],
+                    Condition=Condition(ArnNotEquals("aws:PrincipalArn", Ref(policy.administrators))),
+                ),
+            ]
+        ).JSONrepr()
+    )
+
+
 def add_approval_api(
     template: Template,
     parameters: HubParameters,
@@ -110,6 +168,7 @@ def add_approval_api(
     storage: StorageRefs,
     messaging: MessagingRefs,
     signing: ApprovalSigningRefs,
+    policy: ApprovalPolicyRefs,
 ) -> ApprovalApiRefs:
     """The three approval functions, the routes, deployment and stage, invoke permissions, optional WAF."""
     api = template.add_resource(
@@ -150,6 +209,7 @@ def add_approval_api(
         ),
         role_name=naming.hub_approval_role_name(DECISION),
     )
+    _only_approval_functions_write_approvals(table, policy)
     approvals = template.add_resource(
         Resource("ApprovalsResource", RestApiId=Ref(api), ParentId=GetAtt(api, "RootResourceId"), PathPart="approvals")
     )

@@ -23,6 +23,8 @@ import fastjsonschema
 
 from generator import parameter_files
 from generator.parameter_files import ParameterFile, ParameterFileError, read_json
+from handlers.contract import run_document
+from handlers.contract.run_document import APPROVAL_AS_ASKED, ApprovalPolicy
 
 # A Lambda account keeps at least this many concurrent executions unreserved.
 UNRESERVED_MINIMUM = 100
@@ -111,6 +113,36 @@ class Environment:
     hub_placement: HubPlacement
     spoke_placement: SpokePlacement
     reserved_concurrency: int
+    templates: Mapping[str, Mapping[str, Any]]
+
+    @property
+    def approval_policy(self) -> ApprovalPolicy:
+        """The approval policy this environment's hub applies to every run document."""
+        template, value = self.templates[HUB], self.hub.value
+        return ApprovalPolicy.from_settings(
+            value("ApprovalRequiredWaves", template),
+            value("Approvers", template),
+            int(value("MinimumApprovers", template)),
+            int(value("MaximumApprovalMinutes", template)),
+        )
+
+    @property
+    def default_concurrency(self) -> dict[str, int]:
+        """Accounts and regions at once, where a run document does not say."""
+        template = self.templates[HUB]
+        return {
+            "accounts": int(self.hub.value("DefaultAccountConcurrency", template)),
+            "regions": int(self.hub.value("DefaultRegionConcurrency", template)),
+        }
+
+    def normalise_run(self, document: Any, run_id: str) -> dict[str, Any]:
+        """``document`` checked exactly as this environment's ValidateRun will (``InvalidRunDocument`` if not)."""
+        return run_document.normalise(
+            document,
+            run_id=run_id,
+            default_concurrency=self.default_concurrency,
+            approval_policy=self.approval_policy,
+        )
 
     @property
     def required_lambda_quota(self) -> int:
@@ -150,7 +182,8 @@ def load(name: str, directory: Path, templates: Mapping[str, Mapping[str, Any]])
     problems = list(_together(hub, spoke, hub_placement, deploy_path, templates))
     if problems:
         raise ParameterFileError(problems)
-    return Environment(name, hub, spoke, hub_placement, spoke_placement, reserved_concurrency(templates[HUB], hub))
+    reserved = reserved_concurrency(templates[HUB], hub)
+    return Environment(name, hub, spoke, hub_placement, spoke_placement, reserved, templates)
 
 
 def reserved_concurrency(template: Mapping[str, Any], hub: ParameterFile) -> int:
@@ -242,6 +275,7 @@ def _together(
             f"{hub.path}: PowertoolsLayerArn: a layer in {layer_region}; functions in {placement.region} can only "
             "use layers of their own region"
         )
+    yield from _approval_policy_problems(hub, hub_template, placement, deploy_path)
     key_arn = spoke.value("HubKeyArn", spoke_template)
     if key_arn:
         _, _, _, key_region, key_account, *_ = [*key_arn.split(":"), "", "", "", "", ""]
@@ -270,4 +304,30 @@ def _key_administrator_problems(
             yield (
                 f"{hub.path}: KeyAdministratorArns: {role_arn} is not a role of the hub's account "
                 f"{placement.account_id}: it could never administer the keys"
+            )
+
+
+def _approval_policy_problems(
+    hub: ParameterFile, template: Mapping[str, Any], placement: HubPlacement, deploy_path: Path
+) -> Iterator[str]:
+    """An approval policy that could never be met, or administrators outside the hub's account."""
+    required = hub.value("ApprovalRequiredWaves", template)
+    approvers = [address for address in hub.value("Approvers", template).split(",") if address]
+    minimum = int(hub.value("MinimumApprovers", template))
+    if required != APPROVAL_AS_ASKED and not approvers:
+        yield (
+            f"{hub.path}: Approvers: empty, but ApprovalRequiredWaves is {required!r}: every gated wave would halt "
+            "for want of an approver"
+        )
+    if approvers and len({address.lower() for address in approvers}) < minimum:
+        yield (
+            f"{hub.path}: MinimumApprovers: {minimum}, but Approvers names only "
+            f"{len({address.lower() for address in approvers})} distinct addresses: no wave could be approved"
+        )
+    for arn in (item.strip() for item in hub.value("ApprovalAdministratorArns", template).split(",")):
+        account = arn.split(":")[4] if arn.count(":") >= 5 else ""
+        if account != placement.account_id:
+            yield (
+                f"{hub.path}: ApprovalAdministratorArns: {arn!r} is not a role of the hub's account "
+                f"{placement.account_id!r} ({deploy_path})"
             )

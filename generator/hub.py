@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from troposphere import Template
 
 from generator.approval_api import add_approval_api
+from generator.approval_policy import add_approval_policy
 from generator.approval_signing import add_approval_signing
 from generator.asl.graph import StateMachineDefinition
 from generator.asl.workflow import patch_run_workflow
@@ -42,7 +43,8 @@ def build_hub() -> Hub:
     parameters = add_hub_parameters(template)
     encryption = add_encryption(template, parameters)
     storage = add_storage(template, parameters, encryption)
-    messaging = add_messaging(template, parameters, encryption)
+    approval_policy = add_approval_policy(template)
+    messaging = add_messaging(template, parameters, encryption, approval_policy)
     spoke_access = add_spoke_access(template, parameters, encryption)
     signing = add_approval_signing(template, parameters.key_administrator_arns())
     lambdas = Lambdas(
@@ -50,12 +52,17 @@ def build_hub() -> Hub:
         parameters,
         encryption,
         merge_settings(
-            parameters.settings(), storage.settings(), messaging.settings(), spoke_access.settings(), signing.settings()
+            parameters.settings(),
+            storage.settings(),
+            messaging.settings(),
+            spoke_access.settings(),
+            signing.settings(),
+            approval_policy.settings(),
         ),
     )
     functions = add_run_functions(lambdas, storage, messaging, spoke_access)
     approval_api = add_approval_api(
-        template, parameters, lambdas, storage=storage, messaging=messaging, signing=signing
+        template, parameters, lambdas, storage=storage, messaging=messaging, signing=signing, policy=approval_policy
     )
     workflow = patch_run_workflow(
         functions.workflow(request_approval=approval_api.request.target()),

@@ -6,15 +6,17 @@ approver's email subscription (filter policy ``{"approver": ["<address>"]}``) re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from awacs import kms, sns
+from awacs.aws import Statement
 from troposphere import GetAtt, Ref, Template
 from troposphere.sns import SubscriptionResource, Topic, TopicPolicy
 
 from generator import naming
+from generator.approval_policy import ApprovalPolicyRefs
 from generator.encryption import EncryptionRefs
 from generator.iam import Grant, deny_insecure_transport, policy_document
 from generator.parameters import HAS_NOTIFICATION_EMAIL, HubParameters
@@ -64,10 +66,20 @@ class MessagingRefs:
         }
 
 
-def add_messaging(template: Template, parameters: HubParameters, encryption: EncryptionRefs) -> MessagingRefs:
-    """Both topics, their policies, and the optional run-notification email subscription."""
+def add_messaging(
+    template: Template, parameters: HubParameters, encryption: EncryptionRefs, policy: ApprovalPolicyRefs
+) -> MessagingRefs:
+    """Both topics, their policies, and the optional run-notification email subscription. Only the approval
+    policy's administrators may subscribe to the approvals topic: a subscriber receives approval links."""
     notifications = _topic(template, "RunNotificationsTopic", "-runs", "Patch runs", encryption)
-    approvals = _topic(template, "ApprovalRequestsTopic", "-approvals", "Patch approvals", encryption)
+    approvals = _topic(
+        template,
+        "ApprovalRequestsTopic",
+        "-approvals",
+        "Patch approvals",
+        encryption,
+        also=lambda topic: [policy.administered_topic(Ref(topic))],
+    )
     template.add_resource(
         SubscriptionResource(
             "RunNotificationsEmail",
@@ -80,7 +92,15 @@ def add_messaging(template: Template, parameters: HubParameters, encryption: Enc
     return MessagingRefs(TopicRefs(notifications, encryption), TopicRefs(approvals, encryption))
 
 
-def _topic(template: Template, name: str, suffix: str, display_name: str, encryption: EncryptionRefs) -> Topic:
+def _topic(
+    template: Template,
+    name: str,
+    suffix: str,
+    display_name: str,
+    encryption: EncryptionRefs,
+    *,
+    also: Callable[[Topic], list[Statement]] = lambda _topic: [],
+) -> Topic:
     topic = template.add_resource(
         Topic(
             name,
@@ -95,7 +115,7 @@ def _topic(template: Template, name: str, suffix: str, display_name: str, encryp
             f"{name}Policy",
             Topics=[Ref(topic)],
             PolicyDocument=policy_document(
-                [deny_insecure_transport("DenyPublishWithoutTls", [sns.Publish], [Ref(topic)])]
+                [deny_insecure_transport("DenyPublishWithoutTls", [sns.Publish], [Ref(topic)]), *also(topic)]
             ),
         )
     )

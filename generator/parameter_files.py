@@ -149,10 +149,16 @@ def constraint_problems(value: str, spec: Mapping[str, Any]) -> Iterator[str]:
         yield f"{size} bytes; CloudFormation takes at most {MAX_VALUE_BYTES} per value"
         return
     kind = spec.get("Type", "String")
-    items = value.split(",") if kind == "CommaDelimitedList" else [value]
-    if any(item != item.strip() or not item for item in items):
-        yield f"{value!r}: a comma-separated list of non-empty items without spaces around them"
-        return
+    if kind == "CommaDelimitedList":
+        items = value.split(",")
+        if any(item != item.strip() or not item for item in items):
+            yield f"{value!r}: a comma-separated list of non-empty items without spaces around them"
+            return
+    else:
+        items = [value]
+        if value != value.strip():
+            yield f"{value!r}: spaces around the value"
+            return
     allowed = spec.get("AllowedValues")
     if allowed is not None and value not in [str(choice) for choice in allowed]:
         yield f"{value!r} is not one of {', '.join(str(choice) for choice in allowed)}"

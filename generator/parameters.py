@@ -348,6 +348,13 @@ def _interface() -> dict[str, Any]:
         ],
         "Records and logs": ["RecordRetentionDays", "LogRetentionInDays", "StateMachineLogLevel", "FunctionLogLevel"],
         "Notifications and output": ["NotificationEmail", "ShareInstanceOutput"],
+        "Approval policy": [
+            "ApprovalRequiredWaves",
+            "Approvers",
+            "MinimumApprovers",
+            "MaximumApprovalMinutes",
+            "ApprovalAdministratorArns",
+        ],
         "Approval API": ["ApprovalApiWebAclArn", "ApiGatewayLoggingRole"],
     }
     labels = {
@@ -363,6 +370,11 @@ def _interface() -> dict[str, Any]:
         "RecordFunctionConcurrency": "Reserved concurrency: RecordTarget",
         "ControlFunctionConcurrency": "Reserved concurrency: control functions",
         "ApprovalFunctionConcurrency": "Reserved concurrency: approval functions",
+        "ApprovalRequiredWaves": "Waves that wait for approval",
+        "Approvers": "Who may approve (email addresses)",
+        "MinimumApprovers": "Distinct approvers needed per wave",
+        "MaximumApprovalMinutes": "Longest approval wait (link lifetime)",
+        "ApprovalAdministratorArns": "Approval administrators (role ARNs)",
         "ApprovalApiWebAclArn": "WAF web ACL for the approval API (optional)",
         "ApiGatewayLoggingRole": "API Gateway CloudWatch Logs role",
         "RecordRetentionDays": "Run record retention (days)",

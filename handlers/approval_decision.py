@@ -1,9 +1,11 @@
 """ApprovalDecision (``POST /approvals/{id}``): record a decision once, then tell the waiting workflow.
 
 1. The form's link fields must carry the hub key's signature (KMS ``VerifyMac``) and must not have expired.
-2. The approval moves PENDING -> DECIDED in one conditional update that also records who decided (the recipient
-   the link was signed for), from where (source IP, user agent) and when. A second POST, or a POST for the other
-   action, finds it DECIDED and changes nothing.
+2. An approval is first recorded as the recipient's vote (once per approver). Where the hub's MinimumApprovers
+   needs several, the page says who has approved and how many more must; the vote that makes the quorum, or any
+   one rejection, moves the approval PENDING -> DECIDED in one conditional update that also records who decided
+   (the recipient the link was signed for), from where (source IP, user agent) and when. A second POST, or a POST
+   for the other action, finds it DECIDED and changes nothing.
 3. Approve: ``SendTaskSuccess`` with the decision as output. Reject: ``SendTaskFailure`` with error
    ``ApprovalRejected`` and "rejected by <who> at <when> from <ip>" as cause (plain text: nothing for the workflow
    to parse). The workflow records either in the run.
@@ -58,17 +60,19 @@ def decide(request: Request) -> Page:
         return link
     claims, runs = link.claims, request.runs
     decision = Decision.APPROVED if claims.action == APPROVE else Decision.REJECTED
-    approval = runs.claim_decision(
-        claims.approval_id,
-        DecisionClaim(
-            decision=decision,
-            decided_by=claims.recipient,
-            decided_at=iso(request.now),
-            source_ip=request.source_ip,
-            user_agent=request.user_agent[: approvals.USER_AGENT_LENGTH],
-            now=int(request.now.timestamp()),
-        ),
+    claim = DecisionClaim(
+        decision=decision,
+        decided_by=claims.recipient,
+        decided_at=iso(request.now),
+        source_ip=request.source_ip,
+        user_agent=approvals.clean_user_agent(request.user_agent),
+        now=int(request.now.timestamp()),
     )
+    if decision == Decision.APPROVED:
+        waiting = _vote(runs, claim, claims.approval_id)
+        if waiting is not None:
+            return waiting
+    approval = runs.claim_decision(claims.approval_id, claim)
     first_attempt = approval is not None
     if approval is None:
         recorded = runs.get_approval(claims.approval_id)
@@ -85,6 +89,31 @@ def decide(request: Request) -> Page:
     logger.info("approval decided", extra=log)
     metrics.add_metric(name=f"Approvals{decision.title()}", unit=MetricUnit.Count, value=1)
     return views.decided_page({**approval, **outcome}, just_now=True)
+
+
+def _vote(runs: RunTable, vote: DecisionClaim, approval_id: str) -> Page | None:
+    """Record ``vote``; the page to show while the approval still waits for more approvers, or None when the
+    claim that follows decides (or explains why nothing can be decided)."""
+    tally = runs.record_vote(approval_id, vote)
+    just_now = tally is not None
+    if tally is None:
+        tally = runs.get_approval(approval_id)
+        # Not pending, expired, not an approver: the claim fails and says which. Voted already: see below.
+        if (
+            tally is None
+            or tally["status"] != ApprovalStatus.PENDING
+            or vote.decided_by not in tally.get("approvedBy", [])
+        ):
+            return None
+    if len(tally.get("approvedBy", [])) >= int(tally.get("minimumApprovers", 1)):
+        return None  # this vote makes (or, after a reopened claim, made) the quorum: claim the decision
+    logger.info(
+        "approval vote recorded" if just_now else "approval vote repeated",
+        extra={"approvalId": approval_id, "runId": tally["runId"], "votes": len(tally.get("approvedBy", []))},
+    )
+    if just_now:
+        metrics.add_metric(name="ApprovalVotes", unit=MetricUnit.Count, value=1)
+    return views.vote_page(tally, vote.decided_by, just_now=just_now)
 
 
 def _deliver(stepfunctions: SFNClient, task_token: str, outcome: dict[str, Any]) -> None:

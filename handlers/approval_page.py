@@ -14,6 +14,7 @@ from handlers.approval_web.views import Page
 from handlers.contract.environment import ApprovalPageEnv
 from handlers.contract.table import ApprovalStatus, Decision
 from handlers.domain import approvals
+from handlers.records.items import ApprovalRecord
 from handlers.runtime.observability import logger
 
 
@@ -28,12 +29,22 @@ def confirmation(request: Request) -> Page:
     decision = Decision.APPROVED if link.claims.action == APPROVE else Decision.REJECTED
     if approvals.awaits_delivery(approval, link.claims.recipient, decision, request.now):
         return views.confirmation_page(approval, link.claims, link.signature, resend=True)
+    settled = _settled(approval, link.claims.recipient, decision)
+    if settled is not None:
+        return settled
+    logger.info("approval page shown", extra={"approvalId": link.claims.approval_id, "action": link.claims.action})
+    return views.confirmation_page(approval, link.claims, link.signature)
+
+
+def _settled(approval: ApprovalRecord, recipient: str, decision: Decision) -> Page | None:
+    """The page for an approval this link can no longer decide, or None while it can."""
     if approval["status"] == ApprovalStatus.DECIDED:
         return views.decided_page(approval, just_now=False)  # (says when delivery is unknown)
     if approval["status"] != ApprovalStatus.PENDING:
         return views.expired_page(undelivered=True)
-    logger.info("approval page shown", extra={"approvalId": link.claims.approval_id, "action": link.claims.action})
-    return views.confirmation_page(approval, link.claims, link.signature)
+    if decision == Decision.APPROVED and recipient in approval.get("approvedBy", []):
+        return views.vote_page(approval, recipient, just_now=False)  # waits for other approvers
+    return None
 
 
 handle = http.route("GET", confirmation, form=False)

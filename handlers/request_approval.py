@@ -3,8 +3,10 @@
 Event: ``{"runId", "wave": <normalised wave>, "settings": <run settings>, "taskToken"}``. Stores the task token
 under a fresh random approval id (it never leaves the hub), marks the wave's approval PENDING in the run record,
 and publishes one message per approver to the approvals topic (message attribute ``approver``, so each email
-subscription's filter policy delivers only that person's links). Links go only to approvers with such a
-subscription, and not at all while any other subscription could read them (``approval_channel``). Each message
+subscription's filter policy delivers only that person's links). Links go only to the hub's approvers (its
+Approvers parameter, checked again here whatever the event says) with such a subscription, not at all while any
+other subscription could read them, and not at all when fewer than the hub's MinimumApprovers could receive them
+(``approval_channel``). Each message
 holds an approve and a reject link signed with the hub's KMS HMAC key over (id, action, expiry, recipient);
 links expire when the wave's approval times out. A retried invocation for the same task token reuses its
 approval instead of opening a second one.
@@ -84,8 +86,13 @@ def handle(event: dict[str, Any], *, env: RequestApprovalEnv, clients: HubClient
     run_id, wave, task_token = request.run_id, request.wave, request.task_token
     kms, sns = clients.kms(), clients.sns()
     runs = RunTable(clients.dynamodb(), env.table_name)
-    # Before anything is stored: links go only to approvers whose subscription nobody else reads.
-    channel = approval_channel.recipients(sns, env.approval_topic_arn, wave.approval.approvers)
+    # Before anything is stored: links go only to the hub's approvers, each through a subscription nobody else
+    # reads, and to enough of them to approve.
+    allowed = approval_channel.allowlist(env.approvers)
+    approval_channel.check_allowed(wave.approval.approvers, allowed)
+    channel = approval_channel.recipients(
+        sns, env.approval_topic_arn, wave.approval.approvers, minimum=env.minimum_approvers
+    )
     reachable = list(channel.reachable)
     digest = approvals.token_digest(task_token)
 
@@ -111,6 +118,7 @@ def handle(event: dict[str, Any], *, env: RequestApprovalEnv, clients: HubClient
         "taskToken": task_token,
         "tokenDigest": digest,
         "approvers": reachable,
+        "minimumApprovers": env.minimum_approvers,
         "requestedAt": requested_at,
         "linkExpiresAt": link_expires,
         "plan": plan(wave, request.settings, earlier),
@@ -132,6 +140,7 @@ def handle(event: dict[str, Any], *, env: RequestApprovalEnv, clients: HubClient
             "tokenDigest": digest,
             "approvers": reachable,
             "unreachableApprovers": channel.unreachable,
+            "minimumApprovers": env.minimum_approvers,
             "requestedAt": requested_at,
             "expires": link_expires,
             "expiresAt": iso(datetime.fromtimestamp(link_expires, now.tzinfo)),

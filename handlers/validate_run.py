@@ -41,6 +41,9 @@ def handle(event: dict[str, Any], *, env: ValidateRunEnv, clients: HubClients, n
         request.document,
         run_id=request.run_id,
         default_concurrency={"accounts": env.account_concurrency, "regions": env.region_concurrency},
+        approval_policy=run_document.ApprovalPolicy.from_settings(
+            env.approval_required_waves, env.approvers, env.minimum_approvers, env.maximum_approval_minutes
+        ),
     )
     runs = RunTable(clients.dynamodb(), env.table_name)
     previous = run["settings"]["rerunOf"]

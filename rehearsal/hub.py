@@ -269,6 +269,14 @@ ARTIFACT_BUCKET_NAME = ARTIFACT_BUCKET
 REST_API_ID = "approvals"
 # moto's in-memory backends are not safe for concurrent writes from one handler's threads.
 TUNING = {"SNAPSHOT_COPY_WORKERS": "1"}
+# The hub's approval policy as rehearsed: approvals where the run document asks (a policy's own rules are
+# rehearsed by changing it with ``set_setting``: see tests/workflow/test_approval_policy.py), by these approvers.
+APPROVERS = ("ops@example.com", "lead@example.com", "night.shift@example.com")
+POLICY_PARAMETERS = {
+    "ApprovalRequiredWaves": "run-document",
+    "Approvers": ",".join(APPROVERS),
+    "ApprovalAdministratorArns": f"arn:aws:iam::{HUB_ACCOUNT}:role/approval-administrator",
+}
 
 
 @contextmanager
@@ -276,10 +284,11 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
     """A hub deployed in moto with an empty fleet; add instances with ``rehearsal.fleet.add``.
 
     Each function gets the environment the generated template gives it, resolved against what was created here
-    (parameters at their defaults, ``DefaultAccountConcurrency`` at ``account_concurrency``)."""
+    (parameters at their defaults but for ``POLICY_PARAMETERS``, ``DefaultAccountConcurrency`` at
+    ``account_concurrency``)."""
     template = generated_template("hub.json")
     parameters = {name: spec.get("Default") for name, spec in template["Parameters"].items()}
-    parameters["DefaultAccountConcurrency"] = account_concurrency
+    parameters |= POLICY_PARAMETERS | {"DefaultAccountConcurrency": account_concurrency}
     resources = template["Resources"]
 
     def name_of(logical_id: str, attribute: str) -> str:

@@ -31,7 +31,7 @@ def test_a_valid_document_starts_an_execution_named_by_its_run_id(state_machine_
     client = boto3.client("stepfunctions", region_name="eu-west-1")
     document = ROOT / "examples" / "canary-then-fleet.json"
 
-    assert main([str(document), "--state-machine-arn", state_machine_arn], client=client) == 0
+    assert main([str(document), "--environment", "dev", "--state-machine-arn", state_machine_arn], client=client) == 0
 
     (execution,) = client.list_executions(stateMachineArn=state_machine_arn)["executions"]
     assert execution["name"] == "2026-12-patch-tuesday"
@@ -41,7 +41,11 @@ def test_without_a_run_id_the_name_comes_from_the_file_and_the_time(state_machin
     client = boto3.client("stepfunctions", region_name="eu-west-1")
     now = datetime(2026, 12, 8, 9, 30, tzinfo=UTC)
 
-    main([str(ROOT / "examples" / "scan-only.json"), "--state-machine-arn", state_machine_arn], client=client, now=now)
+    main(
+        [str(ROOT / "examples" / "scan-only.json"), "--environment", "dev", "--state-machine-arn", state_machine_arn],
+        client=client,
+        now=now,
+    )
 
     (execution,) = client.list_executions(stateMachineArn=state_machine_arn)["executions"]
     assert execution["name"] == "scan-only-20261208T093000Z"
@@ -54,7 +58,7 @@ def test_an_invalid_document_is_refused_before_anything_starts(
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"operation": "Install", "waves": []}))
 
-    assert main([str(bad), "--state-machine-arn", state_machine_arn], client=client) == 2
+    assert main([str(bad), "--environment", "dev", "--state-machine-arn", state_machine_arn], client=client) == 2
 
     assert "(document): must contain" in capsys.readouterr().err
     assert client.list_executions(stateMachineArn=state_machine_arn)["executions"] == []

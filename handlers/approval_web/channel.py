@@ -3,9 +3,11 @@
 Approval links are bearer credentials, so RequestApproval sends them only where exactly one approver reads them:
 an email subscription whose filter policy is ``{"approver": ["<that subscription's own address>"]}``. Any other
 subscription on the approvals topic (no filter, a filter naming someone else or several people, a chat hook, a
-queue) would hand one person's links to another, so its presence stops the approval instead. The confirmed
-subscriptions are also the allowlist of approvers: a run document can name anyone, but only people the hub's
-administrators subscribed receive links.
+queue) would hand one person's links to another, so its presence stops the approval instead.
+
+Who may approve at all is the deployer's allowlist (the hub's Approvers parameter): ValidateRun refuses a run
+document naming anyone else, and RequestApproval checks again (``check_allowed``), whatever its event says. Only
+the approval administrators may subscribe to the topic (its policy), so a subscription is not a way onto the list.
 """
 
 from __future__ import annotations
@@ -32,8 +34,24 @@ class Recipients:
     unreachable: list[str]
 
 
-def recipients(sns: SNSClient, topic_arn: str, approvers: Sequence[str]) -> Recipients:
-    """Which of ``approvers`` can be sent links; raises ``ApprovalChannelUnsafe`` if any link could go astray."""
+def allowlist(approvers: str) -> frozenset[str]:
+    """The hub's approvers (its comma-separated Approvers setting), compared without case."""
+    return frozenset(address.strip().lower() for address in approvers.split(",") if address.strip())
+
+
+def check_allowed(approvers: Sequence[str], allowed: frozenset[str]) -> None:
+    """Refuse a wave that names an approver the hub does not allow (``ApprovalChannelUnsafe``)."""
+    outside = [approver for approver in approvers if approver.lower() not in allowed]
+    if outside:
+        raise ApprovalChannelUnsafe(
+            f"the wave names approvers the hub does not allow ({', '.join(outside)}; its Approvers parameter): no "
+            "links were sent"
+        )
+
+
+def recipients(sns: SNSClient, topic_arn: str, approvers: Sequence[str], *, minimum: int = 1) -> Recipients:
+    """Which of ``approvers`` can be sent links; raises ``ApprovalChannelUnsafe`` if any link could go astray or
+    fewer than ``minimum`` of them could receive one (the wave could never be approved)."""
     subscribed: dict[str, str] = {}
     pages = sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn)
     for subscription in (s for page in pages for s in page["Subscriptions"]):
@@ -51,6 +69,11 @@ def recipients(sns: SNSClient, topic_arn: str, approvers: Sequence[str]) -> Reci
         raise ApprovalChannelUnsafe(
             f"none of the wave's approvers ({', '.join(approvers)}) has a confirmed email subscription to the "
             "approvals topic filtered to their address; see the runbook, Approvals"
+        )
+    if len({address.lower() for address in reachable}) < minimum:
+        raise ApprovalChannelUnsafe(
+            f"only {len(reachable)} of the wave's approvers ({', '.join(reachable)}) can receive links, but the hub "
+            f"needs {minimum} to approve (MinimumApprovers); unreachable: {', '.join(unreachable)}"
         )
     return Recipients(reachable, unreachable)
 

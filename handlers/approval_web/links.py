@@ -29,9 +29,10 @@ ACTIONS = (APPROVE, REJECT)
 MAC_ALGORITHM: Final = "HMAC_SHA_256"
 # Versioned domain separation: a MAC made for anything else with this key can never pass as a link's.
 _CONTEXT = "patch-orchestrator/approval-link/v1"
-_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")
-_SIGNATURE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # 32 bytes, unpadded base64url
-_EPOCH = re.compile(r"^[0-9]{10}$")
+# Matched whole (fullmatch): "$" alone would accept a trailing newline.
+_ID = re.compile(r"[A-Za-z0-9_-]{32}")
+_SIGNATURE = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes, unpadded base64url
+_EPOCH = re.compile(r"[0-9]{10}")
 
 
 class InvalidLink(ValueError):
@@ -60,14 +61,14 @@ class LinkClaims:
     recipient: str
 
     def __post_init__(self) -> None:
-        if not _ID.match(self.approval_id):
+        if not _ID.fullmatch(self.approval_id):
             raise InvalidLink("approval id is malformed")
         if self.action not in ACTIONS:
             raise InvalidLink("action must be approve or reject")
-        if not _EPOCH.match(str(self.expires)):
+        if not _EPOCH.fullmatch(str(self.expires)):
             raise InvalidLink("expires is malformed")
         pattern, length = _recipient_rule()
-        if len(self.recipient) > length or not pattern.match(self.recipient):
+        if len(self.recipient) > length or not pattern.fullmatch(self.recipient):
             raise InvalidLink("recipient is malformed")
 
     def message(self) -> bytes:
@@ -83,7 +84,7 @@ class LinkClaims:
             if not isinstance(value, str) or not value:
                 raise InvalidLink(f"{name} is missing")
             values[name] = value
-        if not _EPOCH.match(values["expires"]):
+        if not _EPOCH.fullmatch(values["expires"]):
             raise InvalidLink("expires is malformed")
         claims = cls(approval_id, values["action"], int(values["expires"]), values["recipient"])
         return claims, _decode_signature(values["sig"])
@@ -113,7 +114,7 @@ def url(api_url: str, claims: LinkClaims, signature: str) -> str:
 
 
 def _decode_signature(text: str) -> bytes:
-    if not _SIGNATURE.match(text):
+    if not _SIGNATURE.fullmatch(text):
         raise InvalidLink("sig is malformed")
     try:
         return base64.urlsafe_b64decode(text + "=")

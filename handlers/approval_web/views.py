@@ -90,6 +90,7 @@ def confirmation_page(approval: Mapping[str, Any], claims: LinkClaims, signature
         200,
         title,
         _plan_html(approval)
+        + _quorum_html(approval)
         + f"<p>This link was sent to <strong>{e(claims.recipient)}</strong>; the decision is recorded as theirs. "
         f"The link expires {e(when(claims.expires))}.</p><p>{e(consequence)}</p>"
         # A relative action: the page and the decision share the stage path, whatever the API's domain.
@@ -123,6 +124,41 @@ def decided_page(decision: Mapping[str, Any], *, just_now: bool) -> Page:
         f"<p>Wave <strong>{e(decision['waveName'])}</strong> of run <strong>{e(decision['runId'])}</strong> was "
         f"{e(word)} by {e(decision['decidedBy'])} at {e(decision['decidedAt'])}. A decision is final; nothing was "
         "changed now.</p>",
+    )
+
+
+def _quorum_html(approval: Mapping[str, Any]) -> str:
+    """Where a wave needs several approvers: how many, and who has approved so far."""
+    needed = int(approval.get("minimumApprovers", 1))
+    if needed <= 1:
+        return ""
+    approved = list(approval.get("approvedBy", []))
+    so_far = f"Approved so far by {', '.join(approved)}." if approved else "Nobody has approved yet."
+    return f"<p>This wave needs {needed} approvers to approve (one rejection stops it). {html.escape(so_far)}</p>"
+
+
+def vote_page(approval: Mapping[str, Any], recipient: str, *, just_now: bool) -> Page:
+    """An approval recorded that does not yet decide the wave: it needs ``minimumApprovers`` distinct approvers
+    (200 when it was just recorded, 409 for a second visit)."""
+    e = html.escape
+    approved = list(approval.get("approvedBy", []))
+    needed = int(approval.get("minimumApprovers", 1))
+    others = [address for address in approval.get("approvers", []) if address not in approved]
+    status = (
+        f"<p>{len(approved)} of the {needed} approvals the wave needs: {e(', '.join(approved))}. The wave waits "
+        f"until {needed - len(approved)} more of {e(', '.join(others))} approve (one rejection stops it) before "
+        f"{e(when(int(approval['linkExpiresAt'])))}.</p>"
+    )
+    if just_now:
+        return Page(
+            200,
+            f"Your approval of wave {approval['waveName']} is recorded",
+            f"<p>Recorded: approved by <strong>{e(recipient)}</strong>.</p>{status}",
+        )
+    return Page(
+        409,
+        f"You have already approved wave {approval['waveName']}",
+        f"<p>Your approval counts once; nothing was changed now.</p>{status}",
     )
 
 

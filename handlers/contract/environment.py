@@ -62,6 +62,11 @@ REGION_CONCURRENCY = Variable("REGION_CONCURRENCY", int)
 APPROVAL_TOPIC_ARN = Variable("APPROVAL_TOPIC_ARN", str)
 APPROVAL_KEY_ARN = Variable("APPROVAL_KEY_ARN", str)
 APPROVAL_API_URL = Variable("APPROVAL_API_URL", str)
+# The deployer's approval policy (run_document.ApprovalPolicy).
+APPROVAL_REQUIRED_WAVES = Variable("APPROVAL_REQUIRED_WAVES", str)
+APPROVERS = Variable("APPROVERS", str)
+MINIMUM_APPROVERS = Variable("MINIMUM_APPROVERS", int)
+MAXIMUM_APPROVAL_MINUTES = Variable("MAXIMUM_APPROVAL_MINUTES", int)
 # Set by the Lambda runtime.
 AWS_REGION = Variable("AWS_REGION", str)
 # Tuning knobs (defaults in the classes below).
@@ -136,6 +141,10 @@ class SpokeAccessEnv(FunctionEnv):
 class ValidateRunEnv(RecordsEnv):
     account_concurrency: int = setting(ACCOUNT_CONCURRENCY)
     region_concurrency: int = setting(REGION_CONCURRENCY)
+    approval_required_waves: str = setting(APPROVAL_REQUIRED_WAVES)
+    approvers: str = setting(APPROVERS)
+    minimum_approvers: int = setting(MINIMUM_APPROVERS)
+    maximum_approval_minutes: int = setting(MAXIMUM_APPROVAL_MINUTES)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,6 +191,9 @@ class RequestApprovalEnv(RecordsEnv):
     approval_topic_arn: str = setting(APPROVAL_TOPIC_ARN)
     approval_key_arn: str = setting(APPROVAL_KEY_ARN)
     approval_api_url: str = setting(APPROVAL_API_URL)
+    # Checked again here: a wave (an invoke's event) cannot name approvers the deployer did not allow.
+    approvers: str = setting(APPROVERS)
+    minimum_approvers: int = setting(MINIMUM_APPROVERS)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,8 @@ import functools
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -50,8 +51,48 @@ def snapshot_id(run_id: str) -> str:
     return str(uuid.uuid5(SNAPSHOT_NAMESPACE, run_id))
 
 
-def normalise(document: Any, *, run_id: str, default_concurrency: Mapping[str, int]) -> dict[str, Any]:
-    """Check ``document`` and return the run as the workflow uses it; raise ``InvalidRunDocument`` naming the field."""
+APPROVAL_AFTER_FIRST, APPROVAL_ALL, APPROVAL_AS_ASKED = "after-first", "all", "run-document"
+APPROVAL_REQUIRED_WAVES = (APPROVAL_AFTER_FIRST, APPROVAL_ALL, APPROVAL_AS_ASKED)
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """The deployer's approval policy (hub stack parameters), which no run document can weaken: which waves need
+    approval, who may approve, how many distinct approvers must agree, how long links live at most."""
+
+    required_waves: str
+    approvers: tuple[str, ...]
+    minimum_approvers: int
+    maximum_minutes: int
+
+    def __post_init__(self) -> None:
+        if self.required_waves not in APPROVAL_REQUIRED_WAVES:
+            raise ValueError(f"approval policy: {self.required_waves!r} is not one of {APPROVAL_REQUIRED_WAVES}")
+
+    @classmethod
+    def from_settings(cls, required_waves: str, approvers: str, minimum: int, maximum_minutes: int) -> ApprovalPolicy:
+        """From the stack's settings: ``approvers`` is the comma-separated allowlist (may be empty)."""
+        listed = tuple(address.strip() for address in approvers.split(",") if address.strip())
+        return cls(required_waves, listed, minimum, maximum_minutes)
+
+    def requires(self, index: int) -> bool:
+        return self.required_waves == APPROVAL_ALL or (self.required_waves == APPROVAL_AFTER_FIRST and index > 0)
+
+    def describe(self) -> str:
+        return {
+            APPROVAL_ALL: "every wave",
+            APPROVAL_AFTER_FIRST: "every wave after the first",
+            APPROVAL_AS_ASKED: "the waves whose run document asks",
+        }[self.required_waves]
+
+
+def normalise(
+    document: Any, *, run_id: str, default_concurrency: Mapping[str, int], approval_policy: ApprovalPolicy
+) -> dict[str, Any]:
+    """Check ``document`` and return the run as the workflow uses it; raise ``InvalidRunDocument`` naming the field.
+
+    Each wave's approval follows ``approval_policy``: a document may ask for more (an approval the policy does not
+    require, a shorter timeout, fewer of the allowed approvers), never for less."""
     if not isinstance(document, dict):
         raise InvalidRunDocument(f"(document): must be a JSON object, got {type(document).__name__}")
     size = len(json.dumps(document).encode("utf-8"))
@@ -64,7 +105,8 @@ def normalise(document: Any, *, run_id: str, default_concurrency: Mapping[str, i
     _check_rules(document, run_id)
     defaults = _defaults()
     concurrency = {**default_concurrency, **document.get("concurrency", {})}
-    waves = [_normalise_wave(index, wave, defaults) for index, wave in enumerate(document["waves"])]
+    waves = [_normalise_wave(index, wave, defaults, approval_policy) for index, wave in enumerate(document["waves"])]
+    _check_approval_waits(waves)
     return {
         "runId": run_id,
         "documentDigest": digest(document),
@@ -97,7 +139,9 @@ def _defaults() -> dict[str, Any]:
     }
 
 
-def _normalise_wave(index: int, wave: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+def _normalise_wave(
+    index: int, wave: Mapping[str, Any], defaults: Mapping[str, Any], policy: ApprovalPolicy
+) -> dict[str, Any]:
     budget = wave.get("failureBudget", {})
     return {
         "index": index,
@@ -106,7 +150,7 @@ def _normalise_wave(index: int, wave: Mapping[str, Any], defaults: Mapping[str, 
         "targetCount": sum(len(group["accounts"]) * len(group["regions"]) for group in wave["targets"]),
         "maxConcurrency": wave.get("maxConcurrency", defaults["maxConcurrency"]),
         "maxErrors": wave.get("maxErrors", defaults["maxErrors"]),
-        "approval": _approval(wave.get("approval", {"required": False})),
+        "approval": _approval(index, wave.get("approval"), policy),
         # The wave's run record key, for the workflow's own writes (ASL cannot zero-pad a number).
         "recordKey": wave_sk(index),
         "failureBudget": {
@@ -116,11 +160,43 @@ def _normalise_wave(index: int, wave: Mapping[str, Any], defaults: Mapping[str, 
     }
 
 
-def _approval(approval: Mapping[str, Any]) -> dict[str, Any]:
-    if not approval["required"]:
+def _approval(index: int, asked: Mapping[str, Any] | None, policy: ApprovalPolicy) -> dict[str, Any]:
+    """The wave's approval: what the policy requires, tightened (never loosened) by what the document asks."""
+    where = f"waves[{index}].approval"
+    if asked is not None and asked["required"] is False and policy.requires(index):
+        raise InvalidRunDocument(
+            f"{where}.required: false, but the hub requires approval of {policy.describe()} (ApprovalRequiredWaves)"
+        )
+    if not (policy.requires(index) or (asked or {}).get("required")):
         return {"required": False}
+    allowed = {address.lower() for address in policy.approvers}
+    if not allowed:
+        raise InvalidRunDocument(f"{where}: the wave needs approval, but the hub names no approvers (Approvers)")
+    approvers = list((asked or {}).get("approvers") or policy.approvers)
+    outside = [address for address in approvers if address.lower() not in allowed]
+    if outside:
+        raise InvalidRunDocument(
+            f"{where}.approvers: {', '.join(outside)} not among the hub's approvers (Approvers parameter)"
+        )
+    if len(approvers) < policy.minimum_approvers:
+        raise InvalidRunDocument(
+            f"{where}.approvers: {len(approvers)} named, but the hub needs {policy.minimum_approvers} distinct "
+            "approvers to agree (MinimumApprovers)"
+        )
+    minutes = int((asked or {}).get("timeoutMinutes", policy.maximum_minutes))
+    if minutes > policy.maximum_minutes:
+        raise InvalidRunDocument(
+            f"{where}.timeoutMinutes: {minutes} is over the hub's {policy.maximum_minutes}-minute limit on approval "
+            "links (MaximumApprovalMinutes)"
+        )
     # The workflow's callback task reads its timeout in seconds (TimeoutSecondsPath).
-    return {**approval, "timeoutSeconds": approval["timeoutMinutes"] * 60}
+    return {
+        "required": True,
+        "approvers": approvers,
+        "minimumApprovers": policy.minimum_approvers,
+        "timeoutMinutes": minutes,
+        "timeoutSeconds": minutes * 60,
+    }
 
 
 def _check_rules(document: Mapping[str, Any], run_id: str) -> None:
@@ -156,19 +232,18 @@ def _check_rules(document: Mapping[str, Any], run_id: str) -> None:
                             f"{here}: account {account} in {region} is already targeted by {targeted[account, region]}"
                         )
                     targeted[account, region] = here
-    _check_approval_waits(document["waves"])
     if len(targeted) > MAX_TARGETS_PER_RUN:
         raise InvalidRunDocument(
             f"waves: {len(targeted)} account-region targets is over the {MAX_TARGETS_PER_RUN} limit"
         )
 
 
-def _check_approval_waits(waves: list[Mapping[str, Any]]) -> None:
+def _check_approval_waits(waves: Sequence[Mapping[str, Any]]) -> None:
     """Approvals together may wait at most half the run's timeout: the rest is for patching and reporting."""
     minutes = 0
     for index, wave in enumerate(waves):
-        approval = wave.get("approval", {})
-        if approval.get("required"):
+        approval = wave["approval"]
+        if approval["required"]:
             minutes += approval["timeoutMinutes"]
             if minutes > MAX_TOTAL_APPROVAL_MINUTES:
                 raise InvalidRunDocument(

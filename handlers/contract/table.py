@@ -145,7 +145,7 @@ WAVE_APPROVAL_ATTRIBUTES = ("approval",)
 # What the approval page may read of an approval item (its role is limited to these): everything but the token.
 APPROVAL_PAGE_ATTRIBUTES = (
     "pk", "sk", "approvalId", "runId", "waveIndex", "waveName", "status", "approvers", "requestedAt",
-    "linkExpiresAt", "plan", "decision", "decidedBy", "decidedAt", "delivered",
+    "linkExpiresAt", "plan", "decision", "decidedBy", "decidedAt", "delivered", "minimumApprovers", "approvedBy",
 )  # fmt: skip
 
 
@@ -180,7 +180,7 @@ RUN_FAILED = Update(
 # A wave's approval outcome: the wave item exists and holds the approval (RequestApproval wrote it first).
 WAVE_APPROVED = Update(
     "SET approval.#status = :status, approval.decidedBy = :by, approval.decidedAt = :at, "
-    "approval.sourceIp = :ip, approval.userAgent = :agent",
+    "approval.sourceIp = :ip, approval.userAgent = :agent, approval.approvedBy = :approvers",
     condition="attribute_exists(approval)",
     names=_STATUS,
 )

@@ -27,6 +27,13 @@ REDELIVERY_AFTER_SECONDS = 60
 RECORD_DAYS_AFTER_EXPIRY = 7
 
 
+def clean_user_agent(user_agent: str) -> str:
+    """The User-Agent as recorded and shown: control characters (CR, LF, ...) replaced, at most
+    ``USER_AGENT_LENGTH`` characters, so a header cannot forge lines in a log, a report or an email."""
+    cleaned = "".join(character if character.isprintable() else " " for character in user_agent)
+    return cleaned[:USER_AGENT_LENGTH]
+
+
 def token_digest(task_token: str) -> str:
     """Identifies a task token without storing it twice (a retried request reuses its approval)."""
     return hashlib.sha256(task_token.encode()).hexdigest()
@@ -58,4 +65,5 @@ def decision_record(approval: Mapping[str, Any]) -> dict[str, Any]:
         "decidedAt": approval["decidedAt"],
         "sourceIp": approval["sourceIp"],
         "userAgent": approval["userAgent"],
+        "approvedBy": list(approval.get("approvedBy", [])),
     }

@@ -53,6 +53,8 @@ def _plain(value: Any) -> Any:
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | set):
+    if isinstance(value, set):  # a string set: sorted, so what is read back is deterministic
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, list):
         return [_plain(v) for v in value]
     return value

@@ -52,9 +52,11 @@ class WaveApproval(TypedDict, total=False):
     tokenDigest: str
     approvers: list[str]
     unreachableApprovers: list[str]
+    minimumApprovers: int
     requestedAt: str
     expires: int
     expiresAt: str
+    approvedBy: list[str]  # every approver whose approval counted (decidedBy made the quorum)
     decidedBy: str
     decidedAt: str
     sourceIp: str
@@ -176,6 +178,15 @@ class RerunSelection(TypedDict):
     expiresAt: int
 
 
+class ApprovalVote(TypedDict):
+    """One approver's approval of a wave that needs several: who, when, from where."""
+
+    by: str
+    at: str
+    sourceIp: str
+    userAgent: str
+
+
 class ApprovalRecord(TypedDict, total=False):
     """``APPROVAL#<id>`` / ``META``: the server-side half of an approval link (see handlers/domain/approvals.py)."""
 
@@ -189,6 +200,9 @@ class ApprovalRecord(TypedDict, total=False):
     taskToken: str  # never leaves the hub; removed once delivered
     tokenDigest: str
     approvers: list[str]
+    minimumApprovers: int  # how many distinct approvers must approve (the hub's MinimumApprovers when requested)
+    approvedBy: list[str]  # who has approved so far (a string set in the table)
+    votes: list[ApprovalVote]
     requestedAt: str
     linkExpiresAt: int
     plan: dict[str, Any]

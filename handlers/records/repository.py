@@ -18,6 +18,7 @@ from handlers.contract.errors import RunAlreadyExists, TransientAwsError
 from handlers.contract.table import (
     APPROVAL_PAGE_ATTRIBUTES,
     ApprovalStatus,
+    Decision,
     RunStatus,
     Update,
     approval_pk,
@@ -265,9 +266,28 @@ class RunTable:
         item = self._get(approval_pk(approval_id), table.META, attributes=APPROVAL_PAGE_ATTRIBUTES)
         return cast(ApprovalRecord | None, item)
 
+    def record_vote(self, approval_id: str, vote: DecisionClaim) -> ApprovalRecord | None:
+        """One approver's approval (who, when, from where), once per approver; the approval with every vote so far,
+        or None if it is not pending, has expired, ``vote.decided_by`` is not one of its approvers or has voted."""
+        values = {
+            ":pending": ApprovalStatus.PENDING,
+            ":now": vote.now,
+            ":by": vote.decided_by,
+            ":voter": {vote.decided_by},
+            ":none": [],
+            ":vote": [
+                {"by": vote.decided_by, "at": vote.decided_at, "sourceIp": vote.source_ip, "userAgent": vote.user_agent}
+            ],
+        }
+        voted = self._update(approval_pk(approval_id), table.META, updates.APPROVAL_VOTED, values, new=True)
+        return cast(ApprovalRecord | None, voted)
+
     def claim_decision(self, approval_id: str, claim: DecisionClaim) -> ApprovalRecord | None:
         """PENDING -> DECIDED, once, recording who decided, from where and when; the approval as decided, or None
-        if it was not pending, has expired, or ``claim.decided_by`` is not one of its approvers."""
+        if it was not pending, has expired, or ``claim.decided_by`` is not one of its approvers. An approval is
+        claimed only by one of its voters once ``minimumApprovers`` have voted (``record_vote``); one rejection is
+        enough."""
+        spec = updates.APPROVAL_QUORUM_CLAIMED if claim.decision == Decision.APPROVED else updates.APPROVAL_CLAIMED
         values = {
             ":decided": ApprovalStatus.DECIDED,
             ":pending": ApprovalStatus.PENDING,
@@ -279,7 +299,7 @@ class RunTable:
             ":now": claim.now,
             ":false": False,
         }
-        decided = self._update(approval_pk(approval_id), table.META, updates.APPROVAL_CLAIMED, values, new=True)
+        decided = self._update(approval_pk(approval_id), table.META, spec, values, new=True)
         return cast(ApprovalRecord | None, decided)
 
     def settle_approval(self, approval_id: str, status: ApprovalStatus, *, delivered: bool | None, reason: str) -> bool:

@@ -97,11 +97,25 @@ INSTANCE_FINAL = Update("SET #final = :final", names={"#final": "final"})
 
 # A new approval, or the same task's retried request while it is still pending.
 APPROVAL_REQUESTED = Put("attribute_not_exists(pk) OR (tokenDigest = :digest AND #status = :pending)", names=_STATUS)
-# PENDING -> DECIDED, once. The recipient check is belt and braces: links are only signed for the wave's approvers.
-APPROVAL_CLAIMED = Update(
+# One approver's approval of a pending approval, once per approver (``approvedBy`` is a string set): the approval
+# is decided only when ``minimumApprovers`` distinct approvers have voted (APPROVAL_QUORUM_CLAIMED).
+_PENDING_FOR = "#status = :pending AND linkExpiresAt > :now AND contains(approvers, :by)"
+APPROVAL_VOTED = Update(
+    "ADD approvedBy :voter SET votes = list_append(if_not_exists(votes, :none), :vote)",
+    condition=f"{_PENDING_FOR} AND NOT contains(approvedBy, :by)",
+    names=_STATUS,
+)
+_CLAIM = (
     "SET #status = :decided, decision = :decision, decidedBy = :by, decidedAt = :at, "
-    "sourceIp = :ip, userAgent = :agent, delivered = :false",
-    condition="#status = :pending AND linkExpiresAt > :now AND contains(approvers, :by)",
+    "sourceIp = :ip, userAgent = :agent, delivered = :false"
+)
+# PENDING -> DECIDED (rejected), once: one approver's rejection is enough. The recipient check is belt and braces:
+# links are only signed for the wave's approvers.
+APPROVAL_CLAIMED = Update(_CLAIM, condition=_PENDING_FOR, names=_STATUS)
+# PENDING -> DECIDED (approved), once, by the approver whose vote made the quorum.
+APPROVAL_QUORUM_CLAIMED = Update(
+    _CLAIM,
+    condition=f"{_PENDING_FOR} AND contains(approvedBy, :by) AND size(approvedBy) >= minimumApprovers",
     names=_STATUS,
 )
 # The decision reached the workflow: settled whatever else happened; the token's job is over.

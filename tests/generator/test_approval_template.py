@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from generator.approval_api import STAGE
 from handlers.domain import approvals
 from rehearsal.template import generated_template
-from tests.support.policies import as_list, identity_statements
+from tests.support.policies import ACCOUNT, REGION, as_list, concrete, identity_statements
 
 TABLE_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 
@@ -156,9 +157,10 @@ def test_the_api_gateway_logging_role_is_set_only_when_asked(hub: dict[str, Any]
 def test_approval_requests_go_to_an_encrypted_topic_that_refuses_plain_http(hub: dict[str, Any]) -> None:
     topic = hub["Resources"]["ApprovalRequestsTopic"]["Properties"]
     assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": ["HubKey", "Arn"]}
-    (statement,) = hub["Resources"]["ApprovalRequestsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Deny"
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    statements = hub["Resources"]["ApprovalRequestsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    plain_http = next(statement for statement in statements if statement["Sid"] == "DenyPublishWithoutTls")
+    assert plain_http["Effect"] == "Deny"
+    assert plain_http["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     request = hub["Resources"]["RequestApprovalFunction"]["Properties"]["Environment"]["Variables"]
     assert request["APPROVAL_TOPIC_ARN"] == {"Ref": "ApprovalRequestsTopic"}
     assert request["APPROVAL_API_URL"]["Fn::Sub"][0].endswith(f"/{STAGE}")
@@ -186,3 +188,93 @@ def test_only_the_approval_functions_reach_approval_items_and_the_page_never_rea
 def test_a_decision_is_sent_again_only_after_the_attempt_that_recorded_it_has_ended(hub: dict[str, Any]) -> None:
     timeout = hub["Resources"]["ApprovalDecisionFunction"]["Properties"]["Timeout"]
     assert timeout < approvals.REDELIVERY_AFTER_SECONDS
+
+
+def test_only_the_approval_administrators_may_subscribe_to_the_approvals_topic_or_change_it(
+    hub: dict[str, Any],
+) -> None:
+    """A subscriber receives approval links: an operator with sns:Subscribe (PowerUserAccess) must not be one."""
+    statements = hub["Resources"]["ApprovalRequestsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (administration,) = [statement for statement in statements if "sns:Subscribe" in as_list(statement["Action"])]
+    assert administration["Effect"] == "Deny"
+    assert administration["Principal"] == "*"
+    assert set(as_list(administration["Action"])) >= {
+        "sns:Subscribe",
+        "sns:SetTopicAttributes",
+        "sns:AddPermission",
+        "sns:RemovePermission",
+    }
+    assert administration["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Ref": "ApprovalAdministratorArns"}}}
+    assert hub["Parameters"]["ApprovalAdministratorArns"]["Type"] == "CommaDelimitedList"
+    assert "Default" not in hub["Parameters"]["ApprovalAdministratorArns"], "administrators are the deployer's choice"
+    # The run-notifications topic has no approval links and no such restriction.
+    notifications = hub["Resources"]["RunNotificationsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert all("sns:Subscribe" not in as_list(statement["Action"]) for statement in notifications)
+
+
+def test_the_approval_policy_is_stack_parameters_that_every_function_deciding_on_approvals_reads(
+    hub: dict[str, Any],
+) -> None:
+    parameters = hub["Parameters"]
+    assert parameters["ApprovalRequiredWaves"]["Default"] == "after-first"
+    assert parameters["ApprovalRequiredWaves"]["AllowedValues"] == ["after-first", "all", "run-document"]
+    assert (parameters["MinimumApprovers"]["MinValue"], parameters["MaximumApprovalMinutes"]["MaxValue"]) == (1, 10080)
+    validate = hub["Resources"]["ValidateRunFunction"]["Properties"]["Environment"]["Variables"]
+    request = hub["Resources"]["RequestApprovalFunction"]["Properties"]["Environment"]["Variables"]
+    assert {name: validate[name] for name in ("APPROVAL_REQUIRED_WAVES", "APPROVERS", "MINIMUM_APPROVERS")} == {
+        "APPROVAL_REQUIRED_WAVES": {"Ref": "ApprovalRequiredWaves"},
+        "APPROVERS": {"Ref": "Approvers"},
+        "MINIMUM_APPROVERS": {"Ref": "MinimumApprovers"},
+    }
+    assert validate["MAXIMUM_APPROVAL_MINUTES"] == {"Ref": "MaximumApprovalMinutes"}
+    assert (request["APPROVERS"], request["MINIMUM_APPROVERS"]) == ({"Ref": "Approvers"}, {"Ref": "MinimumApprovers"})
+
+
+def table_policy_denies(hub: dict[str, Any], principal: str, action: str, partition: str) -> bool:
+    """Whether the run table's own policy denies ``principal`` ``action`` on an item of ``partition`` (its
+    statements are Deny only: the Allow comes from the caller's identity policy)."""
+    document = concrete(
+        hub["Resources"]["PatchRunsTable"]["Properties"]["ResourcePolicy"]["PolicyDocument"],
+        hub,
+        {
+            "ApprovalAdministratorArns": ADMINISTRATOR,
+        },
+    )
+    for statement in document["Statement"]:
+        assert (statement["Effect"], statement["Principal"]) == ("Deny", {"AWS": "*"})
+        conditions = statement["Condition"]
+        excepted = as_list(conditions["ArnNotEquals"]["aws:PrincipalArn"])
+        excepted = [arn for item in excepted for arn in item.split(",")]  # a CommaDelimitedList's Ref
+        leading = conditions.get("ForAnyValue:StringLike", {}).get("dynamodb:LeadingKeys", ["*"])
+        if (
+            action in statement["Action"]
+            and principal not in excepted
+            and any(fnmatch.fnmatchcase(partition, pattern) for pattern in leading)
+        ):
+            return True
+    return False
+
+
+ADMINISTRATOR = f"arn:aws:iam::{ACCOUNT}:role/approval-administrator"
+POWER_USER = f"arn:aws:iam::{ACCOUNT}:role/PowerUser"
+
+
+def test_only_the_approval_functions_may_write_approval_items_whatever_an_identity_policy_allows(
+    hub: dict[str, Any],
+) -> None:
+    """The workflow advances on the recorded decision: writing one directly (PowerUserAccess has dynamodb:*) must
+    be impossible, so the table's own policy denies it to every other principal."""
+    request, decision = (
+        f"arn:aws:iam::{ACCOUNT}:role/patch-orchestrator-approval-{purpose}-{REGION}"
+        for purpose in ("request", "decision")
+    )
+    for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:PartiQLUpdate"):
+        assert table_policy_denies(hub, POWER_USER, action, "APPROVAL#x"), action
+        assert table_policy_denies(hub, ADMINISTRATOR, action, "APPROVAL#x"), action
+        assert not table_policy_denies(hub, request, action, "APPROVAL#x"), action
+        assert not table_policy_denies(hub, decision, action, "APPROVAL#x"), action
+    # Run items are the functions' and the workflow's (their identity policies say which).
+    assert not table_policy_denies(hub, POWER_USER, "dynamodb:PutItem", "RUN#x")
+    # Nor can the policy itself be removed but by an administrator.
+    assert table_policy_denies(hub, POWER_USER, "dynamodb:DeleteResourcePolicy", "RUN#x")
+    assert not table_policy_denies(hub, ADMINISTRATOR, "dynamodb:PutResourcePolicy", "RUN#x")

@@ -39,6 +39,7 @@ APPROVED = {
     ":at": {"S.$": "$.approval.decidedAt"},
     ":ip": {"S.$": "$.approval.sourceIp"},
     ":agent": {"S.$": "$.approval.userAgent"},
+    ":approvers": {"SS.$": "$.approval.approvedBy"},
 }
 
 

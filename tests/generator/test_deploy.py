@@ -91,6 +91,8 @@ def organisation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Or
                     # moto has no AWS::ApiGateway::Account (an account-wide setting).
                     "ApiGatewayLoggingRole": "existing",
                     "LogRetentionInDays": "30",
+                    "Approvers": "ops@example.com",
+                    "ApprovalAdministratorArns": f"arn:aws:iam::{ACCOUNT}:role/deployer",
                     "OrganizationId": organisation_id,
                     "KeyAdministratorArns": f"arn:aws:iam::{ACCOUNT}:role/deployer",
                 }
@@ -211,6 +213,7 @@ def test_credentials_of_another_account_are_refused_before_anything_is_uploaded(
     document["hub"]["accountId"] = "111111111111"
     deploy_file.write_text(json.dumps(document))
     organisation.edit("spoke", HubAccountId="111111111111")
+    organisation.edit("hub", ApprovalAdministratorArns="arn:aws:iam::111111111111:role/deployer")
     organisation.edit("hub", KeyAdministratorArns="arn:aws:iam::111111111111:role/deployer")
 
     line = one_line_error(organisation.deploy())

@@ -195,3 +195,44 @@ def test_the_hub_cannot_leave_out_its_administrators_or_organisation(parameters:
     edit(parameters / "hub-dev.json", lambda values: values.pop(parameter))
 
     assert f"hub-dev.json: {parameter}: required" in problems(parameters)
+
+
+APPROVAL_POLICY_PROBLEMS = {
+    "approval required but nobody may approve": (
+        {"Approvers": ""},
+        "hub-dev.json: Approvers: empty, but ApprovalRequiredWaves is 'after-first'",
+    ),
+    "a quorum larger than the approvers": (
+        {"Approvers": "ops@example.com,OPS@example.com", "MinimumApprovers": "2"},
+        "hub-dev.json: MinimumApprovers: 2, but Approvers names only 1 distinct addresses",
+    ),
+    "an administrator in another account": (
+        {"ApprovalAdministratorArns": "arn:aws:iam::999999999999:role/admin"},
+        "hub-dev.json: ApprovalAdministratorArns: 'arn:aws:iam::999999999999:role/admin' is not a role of the hub's",
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "problem"), APPROVAL_POLICY_PROBLEMS.values(), ids=APPROVAL_POLICY_PROBLEMS.keys())
+def test_an_approval_policy_that_could_never_be_met_is_refused(
+    parameters: Path, change: dict[str, str], problem: str
+) -> None:
+    edit(parameters / "hub-dev.json", lambda values: values.update(change))
+
+    assert problem in problems(parameters)
+
+
+def test_check_run_applies_the_environments_approval_policy(parameters: Path, tmp_path: Path) -> None:
+    run = tmp_path / "unattended.json"
+    document = json.loads((ROOT / "examples" / "canary-then-fleet.json").read_text())
+    document["waves"][1]["approval"] = {"required": False}
+    run.write_text(json.dumps(document))
+
+    refused = CliRunner().invoke(cli, ["check-run", "-e", "dev", "--parameters-dir", str(parameters), str(run)])
+    edit(parameters / "hub-dev.json", lambda values: values.update(ApprovalRequiredWaves="run-document"))
+    accepted = CliRunner().invoke(cli, ["check-run", "-e", "dev", "--parameters-dir", str(parameters), str(run)])
+
+    assert refused.exit_code == 1
+    assert "waves[1].approval.required: false, but the hub requires approval" in refused.output
+    assert accepted.exit_code == 0, accepted.output
+    assert "approval before no wave" in accepted.output

@@ -163,3 +163,10 @@ def test_tolerated_failure_is_an_integer_as_aws_s_schema_requires(state_machine:
     text = json.dumps(state_machine["Definition"])
     assert '"ToleratedFailurePercentage": 100,' in text or '"ToleratedFailurePercentage": 100}' in text
     assert "100.0" not in text
+
+
+def test_every_parameter_is_grouped_and_labelled_for_the_console(hub: dict[str, Any]) -> None:
+    interface = hub["Metadata"]["AWS::CloudFormation::Interface"]
+    grouped = [name for group in interface["ParameterGroups"] for name in group["Parameters"]]
+    assert sorted(grouped) == sorted(hub["Parameters"])
+    assert sorted(interface["ParameterLabels"]) == sorted(hub["Parameters"])

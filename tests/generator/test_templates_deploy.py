@@ -40,6 +40,7 @@ def deployed() -> Iterator[dict[str, Any]]:
                 # moto has no AWS::ApiGateway::Account (an account-wide setting); its template side is
                 # checked statically in test_approval_template.py.
                 {"ParameterKey": "ApiGatewayLoggingRole", "ParameterValue": "existing"},
+                {"ParameterKey": "ApprovalAdministratorArns", "ParameterValue": "arn:aws:iam::111111111111:role/d"},
             ],
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )

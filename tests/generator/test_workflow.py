@@ -144,9 +144,15 @@ def test_a_wave_that_requires_approval_waits_for_it_before_any_target(definition
     assert wave["States"]["ApprovalOpened"]["Choices"][0]["Next"] == "ApprovalNotOpened"
     assert wave["States"]["ApprovalOpened"]["Default"] == "ReadDecision"
     assert wave["States"]["ReadDecision"]["Next"] == "DecisionRecorded"
-    assert wave["States"]["DecisionRecorded"]["Default"] == "RecordApproval"
+    assert wave["States"]["DecisionRecorded"]["Default"] == "CountApprovers"
     assert wave["States"]["DecisionRecorded"]["Choices"][0]["Next"] == "ExplainUnrecordedDecision"
-    for refusal in ("ApprovalNotOpened", "ApprovalNotRecorded"):
+    # The quorum is counted by the workflow too, against the minimum ValidateRun put in the run.
+    assert wave["States"]["CountApprovers"]["Next"] == "QuorumReached"
+    (quorum,) = wave["States"]["QuorumReached"]["Choices"]
+    assert quorum["NumericLessThanPath"] == "$.wave.approval.minimumApprovers"
+    assert quorum["Next"] == "ExplainMissingApprovers"
+    assert wave["States"]["QuorumReached"]["Default"] == "RecordApproval"
+    for refusal in ("ApprovalNotOpened", "ApprovalNotRecorded", "ApprovalQuorumNotMet"):
         assert wave["States"][refusal]["Error"] == "ApprovalMalformed"
     assert wave["States"]["RecordApproval"]["Next"] == "TargetGroups"
     # What RecordApproval writes comes from the approval item, not from the callback.

@@ -8,6 +8,7 @@ hub (``rehearsal.hub``): the approval functions read the environment the generat
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import secrets
 import time
@@ -81,6 +82,13 @@ class Approvals:
     @property
     def runs(self) -> RunTable:
         return RunTable(self.clients.dynamodb(), self.env.table_name)
+
+    def allow(self, *addresses: str, minimum: int | None = None) -> None:
+        """Change the hub's approval policy: ``addresses`` join its approvers; ``minimum`` must approve."""
+        approvers = ",".join([self.env.approvers, *addresses])
+        self.env = dataclasses.replace(
+            self.env, approvers=approvers, minimum_approvers=minimum or self.env.minimum_approvers
+        )
 
     def request(self, *, token: str | None = None, approvers: list[str] | None = None) -> dict[str, Any]:
         event = {

@@ -239,3 +239,53 @@ def test_tokens_and_signatures_never_reach_the_logs(backend: Approvals, capsys: 
     for link in links.values():
         assert link.fields["sig"] not in output
     assert API_URL not in output
+
+
+# Several approvers
+
+
+def test_a_wave_that_needs_two_approvers_waits_for_the_second_distinct_one(backend: Approvals) -> None:
+    backend.allow(minimum=2)
+    approval_id = backend.request()["approvalId"]
+
+    first = approvals.confirm(backend.api, backend.links(APPROVERS[0])["approve"])
+    again = approvals.confirm(backend.api, backend.links(APPROVERS[0])["approve"])
+
+    assert first["statusCode"] == 200
+    assert "Your approval of wave fleet is recorded" in page_text(first)
+    assert f"1 of the 2 approvals the wave needs: {APPROVERS[0]}" in page_text(first)
+    assert again["statusCode"] == 409
+    assert "Your approval counts once" in page_text(again)
+    pending = backend.approval(approval_id)
+    assert (pending["status"], pending["approvedBy"]) == ("PENDING", [APPROVERS[0]])
+    assert backend.execution()["status"] == "RUNNING"
+
+    second = approvals.confirm(backend.api, backend.links(APPROVERS[1])["approve"])
+
+    assert second["statusCode"] == 200
+    assert "Wave fleet approved" in page_text(second)
+    decided = backend.approval(approval_id)
+    assert (decided["status"], decided["decidedBy"]) == ("DECIDED", APPROVERS[1])
+    assert decided["approvedBy"] == sorted(APPROVERS)
+    assert [vote["by"] for vote in decided["votes"]] == [APPROVERS[0], APPROVERS[1]]
+    assert backend.settled_execution()["status"] == "SUCCEEDED"
+
+
+def test_one_rejection_stops_a_wave_that_one_approver_already_approved(backend: Approvals) -> None:
+    backend.allow(minimum=2)
+    approval_id = backend.request()["approvalId"]
+    approvals.confirm(backend.api, backend.links(APPROVERS[0])["approve"])
+
+    response = approvals.confirm(backend.api, backend.links(APPROVERS[1])["reject"])
+
+    assert "Wave fleet rejected" in page_text(response)
+    assert backend.approval(approval_id)["decision"] == "REJECTED"
+    assert backend.settled_execution()["error"] == "ApprovalRejected"
+
+
+def test_a_user_agent_with_line_breaks_is_recorded_on_one_line(backend: Approvals) -> None:
+    approval_id = backend.request()["approvalId"]
+
+    approvals.confirm(backend.api, backend.links()["approve"], user_agent="Firefox/140\r\nX-Forged: yes")
+
+    assert backend.approval(approval_id)["userAgent"] == "Firefox/140  X-Forged: yes"

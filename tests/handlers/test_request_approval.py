@@ -89,6 +89,7 @@ def test_a_retried_request_for_the_same_task_reuses_its_approval(backend: Approv
 
 def test_links_go_only_to_approvers_whose_subscription_is_filtered_to_them(backend: Approvals) -> None:
     subscribe_approver(backend.env.approval_topic_arn, "Night.Shift@Example.com")
+    backend.allow("not-subscribed@example.com")
     result = backend.request(approvers=[*APPROVERS, "night.shift@example.com", "not-subscribed@example.com"])
 
     sent = {email["approver"] for email in backend.emails()}
@@ -132,6 +133,36 @@ def test_a_subscription_that_is_not_email_stops_the_approval(backend: Approvals)
 
 
 def test_a_wave_none_of_whose_approvers_is_subscribed_gets_no_approval(backend: Approvals) -> None:
+    backend.allow("someone@example.com")
     with pytest.raises(ApprovalChannelUnsafe, match=r"none of the wave's approvers \(someone@example\.com\)"):
         backend.request(approvers=["someone@example.com"])
     assert backend.emails() == []
+
+
+def test_a_wave_naming_an_approver_the_hub_does_not_allow_gets_no_approval(backend: Approvals) -> None:
+    """An invoke's event is not the policy: RequestApproval checks the hub's Approvers itself."""
+    subscribe_approver(backend.env.approval_topic_arn, "mallory@example.com")
+
+    with pytest.raises(ApprovalChannelUnsafe, match=r"approvers the hub does not allow \(mallory@example\.com;"):
+        backend.request(approvers=[APPROVERS[0], "mallory@example.com"])
+
+    assert backend.emails() == []
+    assert list(backend.runs.items(RUN_ID)) == []
+
+
+def test_a_wave_fewer_of_whose_approvers_can_be_reached_than_must_agree_gets_no_approval(backend: Approvals) -> None:
+    backend.allow("not-subscribed@example.com", minimum=2)
+
+    with pytest.raises(ApprovalChannelUnsafe, match=r"only 1 of the wave's approvers .* needs 2 to approve"):
+        backend.request(approvers=[APPROVERS[0], "not-subscribed@example.com"])
+
+    assert backend.emails() == []
+
+
+def test_the_approval_records_how_many_must_approve(backend: Approvals) -> None:
+    backend.allow(minimum=2)
+
+    result = backend.request()
+
+    assert backend.approval(result["approvalId"])["minimumApprovers"] == 2
+    assert backend.wave_record(1)["approval"]["minimumApprovers"] == 2

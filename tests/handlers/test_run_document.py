@@ -18,6 +18,8 @@ from handlers.contract.errors import InvalidRunDocument
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
 CONCURRENCY = {"accounts": 10, "regions": 5}
+# Approvals where the document asks (the policy's own rules: test_approval_policy.py).
+POLICY = run_document.ApprovalPolicy("run-document", ("ops@example.com", "lead@example.com"), 1, 10080)
 VALID: dict[str, Any] = {
     "operation": "Install",
     "rebootOption": "RebootIfNeeded",
@@ -50,7 +52,7 @@ def changed(path: str, value: Any) -> dict[str, Any]:
 
 def refusal(document: Any, run_id: str = "run-1") -> str:
     with pytest.raises(InvalidRunDocument) as refused:
-        run_document.normalise(document, run_id=run_id, default_concurrency=CONCURRENCY)
+        run_document.normalise(document, run_id=run_id, default_concurrency=CONCURRENCY, approval_policy=POLICY)
     return str(refused.value)
 
 
@@ -61,7 +63,9 @@ def test_the_schema_is_a_valid_json_schema() -> None:
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.name)
 def test_examples_are_valid_run_documents(path: Path) -> None:
     document = json.loads(path.read_text())
-    run = run_document.normalise(document, run_id=document.get("runId", "example"), default_concurrency=CONCURRENCY)
+    run = run_document.normalise(
+        document, run_id=document.get("runId", "example"), default_concurrency=CONCURRENCY, approval_policy=POLICY
+    )
     assert run["waves"]
     jsonschema.validate(document, run_document.schema())  # the reference validator agrees
 
@@ -71,7 +75,7 @@ def test_examples_cover_canary_then_fleet_scan_only_and_single_account() -> None
 
 
 def test_defaults_come_from_the_schema() -> None:
-    run = run_document.normalise(VALID, run_id="run-1", default_concurrency=CONCURRENCY)
+    run = run_document.normalise(VALID, run_id="run-1", default_concurrency=CONCURRENCY, approval_policy=POLICY)
     wave = run["waves"][0]
     schema_wave = run_document.schema()["definitions"]["wave"]["properties"]
 
@@ -87,25 +91,30 @@ def test_defaults_come_from_the_schema() -> None:
 
 def test_a_required_approval_carries_its_timeout_in_seconds_and_each_wave_its_record_key() -> None:
     approval = {"required": True, "timeoutMinutes": 90, "approvers": ["ops@example.com"]}
-    run = run_document.normalise(changed("waves.0.approval", approval), run_id="run-1", default_concurrency=CONCURRENCY)
+    run = run_document.normalise(
+        changed("waves.0.approval", approval), run_id="run-1", default_concurrency=CONCURRENCY, approval_policy=POLICY
+    )
 
-    assert run["waves"][0]["approval"] == {**approval, "timeoutSeconds": 5400}  # the callback task's TimeoutSecondsPath
+    # The callback task's TimeoutSecondsPath, and the quorum the workflow checks itself.
+    assert run["waves"][0]["approval"] == {**approval, "minimumApprovers": 1, "timeoutSeconds": 5400}
     assert [wave["recordKey"] for wave in run["waves"]] == ["WAVE#00", "WAVE#01"]
 
 
 def test_approvals_may_not_wait_longer_in_all_than_half_the_run() -> None:
     one_week = {"required": True, "timeoutMinutes": 10080, "approvers": ["ops@example.com"]}
-    assert run_document.normalise(changed("waves.0.approval", one_week), run_id="r", default_concurrency=CONCURRENCY)
+    assert run_document.normalise(
+        changed("waves.0.approval", one_week), run_id="r", default_concurrency=CONCURRENCY, approval_policy=POLICY
+    )
 
     both = changed("waves.1.approval", {**one_week, "timeoutMinutes": 5})
     both["waves"][0]["approval"] = one_week
     with pytest.raises(InvalidRunDocument, match=r"^waves\[1\]\.approval\.timeoutMinutes: .* 10085 minutes in all"):
-        run_document.normalise(both, run_id="r", default_concurrency=CONCURRENCY)
+        run_document.normalise(both, run_id="r", default_concurrency=CONCURRENCY, approval_policy=POLICY)
 
 
 def test_run_concurrency_overrides_the_hub_default() -> None:
     run = run_document.normalise(
-        changed("concurrency", {"regions": 2}), run_id="run-1", default_concurrency=CONCURRENCY
+        changed("concurrency", {"regions": 2}), run_id="run-1", default_concurrency=CONCURRENCY, approval_policy=POLICY
     )
     assert run["settings"]["concurrency"] == {"accounts": 10, "regions": 2}
 
@@ -143,7 +152,7 @@ MALFORMED: list[tuple[Any, str]] = [
     (changed("waves.0.maxConcurrency", "0"), "waves[0].maxConcurrency: must match pattern"),
     (changed("waves.0.maxConcurrency", 5), "waves[0].maxConcurrency: must be string"),
     (changed("waves.0.maxErrors", "101%"), "waves[0].maxErrors: must match pattern"),
-    (changed("waves.0.approval", {"required": True}), "waves[0].approval: must contain"),
+    (changed("waves.0.approval", {"timeoutMinutes": 60}), "waves[0].approval: must contain ['required']"),
     (
         changed("waves.0.approval", {"required": True, "timeoutMinutes": 60, "approvers": []}),
         "waves[0].approval.approvers: must contain at least 1",
@@ -179,8 +188,8 @@ def test_check_run_command_accepts_examples_and_names_the_field_of_a_bad_one(tmp
     not_json = tmp_path / "broken.json"
     not_json.write_text("{")
 
-    good = CliRunner().invoke(cli, ["check-run", *map(str, EXAMPLES)])
-    refused = CliRunner().invoke(cli, ["check-run", str(bad), str(not_json)])
+    good = CliRunner().invoke(cli, ["check-run", "--environment", "prod", *map(str, EXAMPLES)])
+    refused = CliRunner().invoke(cli, ["check-run", "-e", "prod", str(bad), str(not_json)])
 
     assert good.exit_code == 0, good.output
     assert good.output.count(": ok (") == len(EXAMPLES)

@@ -50,12 +50,14 @@ def wave_approval(request: FunctionTarget, run_table: TableTarget, *, halt: Stat
 
 
 def _verified(run_table: TableTarget, *, halt: State) -> Chain:
-    """FindApproval -> ApprovalOpened? -> ReadDecision -> DecisionRecorded? -> RecordApproval.
+    """FindApproval -> ApprovalOpened? -> ReadDecision -> DecisionRecorded? -> CountApprovers -> QuorumReached? ->
+    RecordApproval.
 
     The callback's answer is ignored: anyone who reads the task token in the execution history and may call
     ``states:SendTaskSuccess`` can answer the wait with anything. The wave proceeds only on what ApprovalDecision
     recorded (nobody else may write approvals): the approval RequestApproval opened for this wave, DECIDED and
-    APPROVED, for this run. Otherwise the wave halts, nothing patched."""
+    APPROVED, for this run, by at least the wave's minimum of distinct approvers. Otherwise the wave halts, nothing
+    patched."""
     find = dynamodb_get_item(
         "FindApproval",
         run_table,
@@ -101,15 +103,42 @@ def _verified(run_table: TableTarget, *, halt: State) -> Chain:
             Condition.compare(f"{item}.{name}.S", "IsPresent", True)
             for name in ("status", "decision", "runId", "decidedBy", "decidedAt", "sourceIp", "userAgent")
         ),
+        Condition.compare(f"{item}.approvedBy.SS", "IsPresent", True),
         Condition.compare(f"{item}.status.S", "StringEquals", ApprovalStatus.DECIDED),
         Condition.compare(f"{item}.decision.S", "StringEquals", Decision.APPROVED),
         Condition.compare(f"{item}.runId.S", "StringEqualsPath", "$.runId"),
     )
+    # The quorum, counted here too: the wave's minimum comes from the run as ValidateRun normalised it under the
+    # hub's policy, not from the approval item.
+    count = Pass(
+        "CountApprovers",
+        parameters={"approvers.$": f"States.ArrayLength({item}.approvedBy.SS)"},
+        result_path="$.quorum",
+    )
+    short = Pass(
+        "ExplainMissingApprovers",
+        parameters={
+            "cause.$": "States.Format('Approval {} was decided by {} approvers; the wave needs {}. The wave was not "
+            "patched.', " + approval_id + ", $.quorum.approvers, $.wave.approval.minimumApprovers)"
+        },
+        result_path="$.unrecorded",
+    )
+    too_few = Fail("ApprovalQuorumNotMet", error=errors.ApprovalMalformed.error_name(), cause_path="$.unrecorded.cause")
     return chain(
         find,
         branch("ApprovalOpened", [(Condition.compare(approval_id, "IsPresent", False), unopened)]),
         read,
         branch("DecisionRecorded", [(Condition.negate(recorded), chain(explain, unrecorded))]),
+        count,
+        branch(
+            "QuorumReached",
+            [
+                (
+                    Condition.compare("$.quorum.approvers", "NumericLessThanPath", "$.wave.approval.minimumApprovers"),
+                    chain(short, too_few),
+                )
+            ],
+        ),
         # An approval that cannot be recorded in the run is not acted on.
         record_approval(run_table, decision=item, catch=(Catch(ON_ANY_ERROR, halt),)),
     )

@@ -47,6 +47,7 @@ def record_approval(run_table: TableTarget, *, decision: str, catch: tuple[Catch
             ":at": {"S.$": f"{decision}.decidedAt.S"},
             ":ip": {"S.$": f"{decision}.sourceIp.S"},
             ":agent": {"S.$": f"{decision}.userAgent.S"},
+            ":approvers": {"SS.$": f"{decision}.approvedBy.SS"},
         },
         comment="Who approved, when and from where, in the run record before any target is touched.",
         catch=catch,

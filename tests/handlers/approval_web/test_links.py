@@ -69,6 +69,19 @@ def test_a_request_is_read_back_into_the_claims_it_was_signed_for() -> None:
             "recipient",
         ),
         (APPROVAL_ID, {"action": "approve", "expires": "1796000000", "recipient": "a@b.c", "sig": "!" * 43}, "sig"),
+        # "$" alone would accept each of these with its trailing newline.
+        (
+            f"{APPROVAL_ID}\n",
+            {"action": "approve", "expires": "1796000000", "recipient": "a@b.c", "sig": SIGNATURE},
+            "id",
+        ),
+        (APPROVAL_ID, {"action": "approve", "expires": "1796000000\n", "recipient": "a@b.c", "sig": SIGNATURE}, "exp"),
+        (APPROVAL_ID, {"action": "approve", "expires": "1796000000", "recipient": "a@b.c\n", "sig": SIGNATURE}, "rec"),
+        (
+            APPROVAL_ID,
+            {"action": "approve", "expires": "1796000000", "recipient": "a@b.c", "sig": f"{SIGNATURE}\n"},
+            "sig",
+        ),
     ],
 )
 def test_a_malformed_request_names_the_part_never_its_value(

@@ -22,6 +22,10 @@ VALIDATE_RUN = {
     "RECORD_RETENTION_DAYS": "30",
     "ACCOUNT_CONCURRENCY": "10",
     "REGION_CONCURRENCY": "5",
+    "APPROVAL_REQUIRED_WAVES": "after-first",
+    "APPROVERS": "ops@example.com",
+    "MINIMUM_APPROVERS": "1",
+    "MAXIMUM_APPROVAL_MINUTES": "240",
 }
 
 
@@ -37,7 +41,15 @@ def test_a_function_reads_its_settings_typed() -> None:
     env = ValidateRunEnv.from_environ(VALIDATE_RUN | {"UNRELATED": "x"})
 
     assert env == ValidateRunEnv(
-        region="eu-west-1", table_name="runs", retention_days=30, account_concurrency=10, region_concurrency=5
+        region="eu-west-1",
+        table_name="runs",
+        retention_days=30,
+        account_concurrency=10,
+        region_concurrency=5,
+        approval_required_waves="after-first",
+        approvers="ops@example.com",
+        minimum_approvers=1,
+        maximum_approval_minutes=240,
     )
 
 

@@ -75,7 +75,7 @@ def test_build_validate_and_check_run_need_nothing_but_the_install_requirements(
     for arguments in (
         ("build", "--output-dir", str(tmp_path)),
         ("validate",),
-        ("check-run", "examples/canary-then-fleet.json"),
+        ("check-run", "--environment", "dev", "examples/canary-then-fleet.json"),
     ):
         result = generator_command(tmp_path, *arguments)
         assert result.returncode == 0, (arguments, result.stderr)

@@ -19,6 +19,7 @@ RECORDED: ApprovalRecord = {
     "decidedAt": "2026-12-08T09:00:00Z",
     "sourceIp": "203.0.113.7",
     "userAgent": "Firefox/140",
+    "approvedBy": ["ops@example.com"],
 }
 LATER = NOW + timedelta(seconds=approvals.REDELIVERY_AFTER_SECONDS)
 
@@ -43,6 +44,7 @@ def test_the_decision_reaches_the_workflow_without_the_token_and_a_rejection_in_
         "decidedAt": "2026-12-08T09:00:00Z",
         "sourceIp": "203.0.113.7",
         "userAgent": "Firefox/140",
+        "approvedBy": ["ops@example.com"],
     }
     assert approvals.rejection_text(record) == "rejected by ops@example.com at 2026-12-08T09:00:00Z from 203.0.113.7"
 
@@ -50,3 +52,11 @@ def test_the_decision_reaches_the_workflow_without_the_token_and_a_rejection_in_
 def test_a_task_token_is_identified_by_its_digest() -> None:
     assert approvals.token_digest("token") == approvals.token_digest("token") != approvals.token_digest("other")
     assert "token" not in approvals.token_digest("token")
+
+
+def test_a_user_agent_is_recorded_without_control_characters_and_at_most_its_length() -> None:
+    forged = "Firefox/140\r\nX-Approved-By: lead@example.com\x00" + "x" * 600
+    cleaned = approvals.clean_user_agent(forged)
+    assert cleaned.startswith("Firefox/140  X-Approved-By: lead@example.com ")
+    assert all(character.isprintable() for character in cleaned)
+    assert len(cleaned) == approvals.USER_AGENT_LENGTH

@@ -215,7 +215,7 @@ def test_a_rerun_selection_is_kept_per_account_and_region(runs: RunTable) -> Non
     assert runs.rerun_instances("run-2", TARGET.account_id, "us-east-1") == []
 
 
-def approval(digest: str = "digest-1") -> ApprovalRecord:
+def approval(digest: str = "digest-1", *, minimum: int = 1) -> ApprovalRecord:
     return {
         "pk": table.approval_pk("a1"),
         "sk": "META",
@@ -224,13 +224,20 @@ def approval(digest: str = "digest-1") -> ApprovalRecord:
         "status": ApprovalStatus.PENDING,
         "taskToken": "the-token",
         "tokenDigest": digest,
-        "approvers": ["ops@example.com"],
+        "approvers": ["ops@example.com", "lead@example.com"],
+        "minimumApprovers": minimum,
         "linkExpiresAt": 2_000,
     }
 
 
-def claim(by: str = "ops@example.com", now: int = 1_000) -> DecisionClaim:
-    return DecisionClaim("APPROVED", by, "2026-12-08T09:05:00Z", "203.0.113.7", "Firefox/140", now)
+def claim(by: str = "ops@example.com", now: int = 1_000, decision: str = "APPROVED") -> DecisionClaim:
+    return DecisionClaim(decision, by, "2026-12-08T09:05:00Z", "203.0.113.7", "Firefox/140", now)
+
+
+def approved(runs: RunTable, by: str = "ops@example.com") -> ApprovalRecord | None:
+    """``by``'s vote, then the claim it makes (the quorum of one)."""
+    runs.record_vote("a1", claim(by))
+    return runs.claim_decision("a1", claim(by))
 
 
 def test_an_approval_is_decided_once_by_one_of_its_approvers_before_it_expires(runs: RunTable) -> None:
@@ -238,9 +245,11 @@ def test_an_approval_is_decided_once_by_one_of_its_approvers_before_it_expires(r
     assert runs.put_approval(approval())  # the same task's retried request
     assert not runs.put_approval(approval("another-token"))
 
+    assert runs.record_vote("a1", claim(by="intruder@example.com")) is None
     assert runs.claim_decision("a1", claim(by="intruder@example.com")) is None
-    assert runs.claim_decision("a1", claim(now=2_000)) is None  # expired
-    decided = runs.claim_decision("a1", claim())
+    assert runs.record_vote("a1", claim(now=2_000)) is None  # expired
+    assert runs.claim_decision("a1", claim()) is None  # no vote yet: an approval needs its quorum
+    decided = approved(runs)
     assert decided is not None
     assert (decided["status"], decided["decidedBy"], decided["delivered"], decided["taskToken"]) == (
         "DECIDED",
@@ -252,6 +261,40 @@ def test_an_approval_is_decided_once_by_one_of_its_approvers_before_it_expires(r
     assert not runs.put_approval(approval())  # decided meanwhile: not asked again
 
 
+def test_an_approval_that_needs_two_approvers_is_claimed_only_by_the_second_distinct_vote(runs: RunTable) -> None:
+    runs.put_approval(approval(minimum=2))
+
+    first = runs.record_vote("a1", claim("ops@example.com"))
+    assert first is not None
+    assert (first["status"], first["approvedBy"], len(first["votes"])) == ("PENDING", ["ops@example.com"], 1)
+    assert runs.record_vote("a1", claim("OPS@example.com")) is None  # not an approver as written
+    assert runs.record_vote("a1", claim("ops@example.com")) is None  # counts once
+    assert runs.claim_decision("a1", claim("ops@example.com")) is None  # one of two
+
+    second = runs.record_vote("a1", claim("lead@example.com"))
+    assert second is not None
+    assert second["approvedBy"] == ["lead@example.com", "ops@example.com"]
+    assert [vote["by"] for vote in second["votes"]] == ["ops@example.com", "lead@example.com"]
+    decided = runs.claim_decision("a1", claim("lead@example.com"))
+    assert decided is not None
+    assert (decided["status"], decided["decidedBy"]) == ("DECIDED", "lead@example.com")
+
+
+def test_one_rejection_decides_an_approval_whatever_the_votes(runs: RunTable) -> None:
+    runs.put_approval(approval(minimum=2))
+    runs.record_vote("a1", claim("ops@example.com"))
+
+    decided = runs.claim_decision("a1", claim("lead@example.com", decision="REJECTED"))
+
+    assert decided is not None
+    assert (decided["decision"], decided["decidedBy"], decided["approvedBy"]) == (
+        "REJECTED",
+        "lead@example.com",
+        ["ops@example.com"],
+    )
+    assert runs.record_vote("a1", claim("lead@example.com")) is None
+
+
 def test_the_page_reads_an_approval_without_its_token(runs: RunTable, calls: list[tuple[str, dict[str, Any]]]) -> None:
     runs.put_approval(approval())
 
@@ -259,7 +302,7 @@ def test_the_page_reads_an_approval_without_its_token(runs: RunTable, calls: lis
 
     assert shown is not None
     assert "taskToken" not in shown
-    assert shown["approvers"] == ["ops@example.com"]
+    assert shown["approvers"] == ["ops@example.com", "lead@example.com"]
     (_, read), *_ = [call for call in calls if call[0] == "GetItem"]
     assert sorted(read["ExpressionAttributeNames"].values()) == sorted(APPROVAL_PAGE_ATTRIBUTES)
     assert runs.approval_for_page("unknown") is None
@@ -267,7 +310,7 @@ def test_the_page_reads_an_approval_without_its_token(runs: RunTable, calls: lis
 
 def test_a_delivered_decision_drops_the_token_and_nothing_settles_it_again(runs: RunTable) -> None:
     runs.put_approval(approval())
-    decided = runs.claim_decision("a1", claim())
+    decided = approved(runs)
     assert decided is not None
 
     assert runs.settle_approval("a1", ApprovalStatus.DECIDED, delivered=True, reason="")
@@ -280,7 +323,7 @@ def test_a_delivered_decision_drops_the_token_and_nothing_settles_it_again(runs:
 
 def test_an_undelivered_claim_reopens_only_as_it_was_made(runs: RunTable) -> None:
     runs.put_approval(approval())
-    decided = runs.claim_decision("a1", claim())
+    decided = approved(runs)
     assert decided is not None
 
     assert not runs.reopen_approval(decided | {"decidedBy": "lead@example.com"})
@@ -295,7 +338,7 @@ def test_an_undelivered_claim_reopens_only_as_it_was_made(runs: RunTable) -> Non
 
 def test_an_unconfirmed_delivery_settles_as_unknown_while_the_token_is_kept(runs: RunTable) -> None:
     runs.put_approval(approval())
-    runs.claim_decision("a1", claim())
+    approved(runs)
 
     assert runs.settle_approval("a1", ApprovalStatus.DECIDED, delivered=None, reason="TaskDoesNotExist")
 
