@@ -292,3 +292,28 @@ def test_a_refused_environment_deploys_nothing(organisation: Organisation) -> No
 
     assert "environment 'test' refused; nothing was deployed" in one_line_error(result)
     assert "NamePrefix: 'someone-else' differs from the hub's" in result.output
+
+
+def test_a_package_replaced_under_its_key_is_refused_before_anything_is_deployed(organisation: Organisation) -> None:
+    key = build_package().key
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=b"someone else's code")
+
+    line = one_line_error(organisation.deploy())
+
+    assert f"s3://{BUCKET}/{key} holds other bytes than its name's sha256" in line
+    stacks = boto3.client("cloudformation", region_name=REGION).list_stacks()["StackSummaries"]
+    assert not [s for s in stacks if s["StackName"] == STACK]
+
+
+def test_a_versioned_code_bucket_pins_the_functions_to_the_checked_package_version(
+    organisation: Organisation,
+) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+
+    result = organisation.deploy("--only", "hub")
+
+    assert result.exit_code == 0, result.output
+    version = s3.head_object(Bucket=BUCKET, Key=build_package().key)["VersionId"]
+    stack = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=STACK)["Stacks"][0]
+    assert {"ParameterKey": "CodeObjectVersion", "ParameterValue": version} in stack["Parameters"]
