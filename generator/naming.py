@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from troposphere import Parameter, Ref, Sub, Template
+from typing import Any
 
-from generator.iam import arn
+from troposphere import Parameter, Sub, Template
+
+from generator.iam import THIS_ACCOUNT, arn
 from handlers.contract import conventions
 
 NAME_PREFIX_PARAMETER = "NamePrefix"
@@ -57,31 +59,19 @@ def hub_approval_role_arn(purpose: str) -> Sub:
     return arn("iam", f"role/{name}", region=False)
 
 
-def hub_fleet_role_arns(hub_account: Ref, hub_region: Ref) -> list[Sub]:
-    """The exact ARNs of the hub's fleet roles: the only principals a spoke role trusts (a pattern would admit
-    any role someone creates with a matching name, and ``*`` in an ARN also matches paths)."""
+def hub_fleet_role_arns(account: str = THIS_ACCOUNT, region: str = "${AWS::Region}", **variables: Any) -> list[Sub]:
+    """The exact ARNs of the hub's fleet roles in ``account`` and ``region`` (``${...}`` text bound in
+    ``variables``): the only principals a spoke role trusts, since a pattern would admit any role someone creates
+    with a matching name, and ``*`` in an ARN also matches paths."""
     return [
         arn(
             "iam",
-            "role/" + conventions.HUB_FLEET_ROLE_NAME.format(prefix=_PREFIX, purpose=purpose, region="${HubRegion}"),
+            "role/" + conventions.HUB_FLEET_ROLE_NAME.format(prefix=_PREFIX, purpose=purpose, region=region),
             region=False,
-            account="${HubAccountId}",
-            HubAccountId=hub_account,
-            HubRegion=hub_region,
+            account=account,
+            **variables,
         )
         for purpose in conventions.FLEET_PURPOSES
-    ]
-
-
-def this_hubs_fleet_role_arns() -> list[Sub]:
-    """The same ARNs inside the hub template (this account, this region)."""
-    return [
-        arn(
-            "iam",
-            "role/" + conventions.HUB_FLEET_ROLE_NAME.format(prefix=_PREFIX, purpose=p, region="${AWS::Region}"),
-            region=False,
-        )
-        for p in conventions.FLEET_PURPOSES
     ]
 
 
@@ -92,6 +82,7 @@ def artifact_bucket_name() -> Sub:
 
 
 def artifact_bucket_arn() -> Sub:
+    """Its ARN, built from the name."""
     return arn("s3", ARTIFACT_BUCKET_NAME.format(prefix=_PREFIX), region=False, account=False)
 
 

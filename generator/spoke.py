@@ -206,7 +206,12 @@ def add_spoke_role(template: Template, parameters: SpokeParameters) -> Role:
                     [
                         StringEquals("sts:ExternalId", Ref(parameters.external_id)),
                         # ArnEquals on names, not principals: needs no role to exist, and survives their recreation.
-                        ArnEquals("aws:PrincipalArn", naming.hub_fleet_role_arns(hub_account, hub_region)),
+                        ArnEquals(
+                            "aws:PrincipalArn",
+                            naming.hub_fleet_role_arns(
+                                "${HubAccountId}", "${HubRegion}", HubAccountId=hub_account, HubRegion=hub_region
+                            ),
+                        ),
                     ]
                 ),
             )

@@ -78,9 +78,7 @@ def add_spoke_access(template: Template, parameters: HubParameters, encryption: 
             )
         )
     )
-    readers = Split(
-        ",", Join(",", [Join(",", parameters.key_administrator_arns()), *naming.this_hubs_fleet_role_arns()])
-    )
+    readers = Split(",", Join(",", [Join(",", parameters.key_administrator_arns()), *naming.hub_fleet_role_arns()]))
     template.add_resource(
         ResourcePolicy(
             "SpokeExternalIdSecretPolicy",
