@@ -1,4 +1,4 @@
-"""Command line: ``python -m generator {build,validate,package,check-run}``."""
+"""Command line: ``python -m generator {build,validate,package,definition,deploy,check-run}``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import click
 
 from generator import environments, parameter_files
 from generator.build import REGENERATE, artifacts, stale, templates, write
+from generator.definition import DefinitionError, deployed_definition
 from generator.package import PackageError, build_package, handler_modules
 from handlers.contract.errors import InvalidRunDocument
 
@@ -40,7 +41,7 @@ PARAMETERS_DIR = _directory(
 @_directory("--output-dir", "output", "Where the templates and the workflow diagram go.")
 @click.option("--check", is_flag=True, help="Write nothing; fail if the files on disk differ from a fresh build.")
 def build(output_dir: Path, check: bool) -> None:
-    """Generate output/hub.json, output/spoke.json and output/hub-workflow.md."""
+    """Generate output/hub.json, output/spoke.json, output/deploy-role.json and output/hub-workflow.md."""
     generated = artifacts()
     if check:
         problems = stale(generated, output_dir)
@@ -120,6 +121,40 @@ def package(output: Path) -> None:
     output.write_bytes(built.content)
     click.echo(f"wrote {output} ({len(built.content)} bytes, sha256 {built.sha256})")
     click.echo(f"CodeKey={built.key}")
+
+
+@cli.command()
+@click.argument("environment")
+@PARAMETERS_DIR
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("build/definition.json"),
+    show_default=True,
+    help="Where to write the definition.",
+)
+def definition(environment: str, parameters_dir: Path, output: Path) -> None:
+    """Write the patch-run definition as ENVIRONMENT's hub will receive it (for validate-state-machine-definition)."""
+    generated = templates()
+    try:
+        checked = environments.load(environment, parameters_dir, generated)
+    except parameter_files.ParameterFileError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        raise click.ClickException(f"environment {environment!r} refused") from None
+    hub = generated["hub"]
+    try:
+        resolved = deployed_definition(
+            hub,
+            name_prefix=checked.hub.value("NamePrefix", hub),
+            account=checked.hub_placement.account_id,
+            region=checked.hub_placement.region,
+        )
+    except DefinitionError as error:
+        raise click.ClickException(str(error)) from None
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    click.echo(f"wrote {output} ({len(resolved['States'])} top-level states)")
 
 
 @cli.command()

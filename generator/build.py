@@ -11,6 +11,7 @@ from typing import Any
 from troposphere import Template
 
 from generator.asl.diagram import mermaid
+from generator.deploy_role import build_deploy_role
 from generator.hub import build_hub
 from generator.spoke import build_spoke
 
@@ -37,11 +38,12 @@ def artifacts() -> tuple[Artifact, ...]:
         Artifact("hub.json", render_template(hub.template)),
         Artifact("spoke.json", render_template(build_spoke())),
         Artifact("hub-workflow.md", mermaid(hub.workflow.graph, title="Hub patch-run workflow")),
+        Artifact("deploy-role.json", render_template(build_deploy_role())),
     )
 
 
 def templates(generated: tuple[Artifact, ...] | None = None) -> dict[str, dict[str, Any]]:
-    """The generated templates by stack name (``hub``, ``spoke``), as parsed JSON."""
+    """The generated templates by stack name (``hub``, ``spoke``, ``deploy-role``), as parsed JSON."""
     return {
         artifact.name.removesuffix(".json"): json.loads(artifact.content)
         for artifact in generated or artifacts()

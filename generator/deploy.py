@@ -6,7 +6,8 @@
    keys named by their digest: the hub template is over CloudFormation's 51,200-byte inline limit, so stacks are
    created from S3.
 4. Create or update the hub stack through a change set: print the changes, execute, wait, print the outputs.
-   A change set without changes is success.
+   A change set without changes is success. With ``hub.cloudFormationRoleArn`` (the deploy-role stack's
+   execution role) CloudFormation acts as that role, so the deployer needs no rights on the hub's resources.
 5. Create or update the spoke StackSet (service-managed, automatic deployment to new accounts of its OUs) with
    the hub's ExternalId read from the hub's secret (never printed), and add stack instances for the OUs and
    regions the environment names, with its failure-tolerance and concurrency preferences.
@@ -180,7 +181,10 @@ class Deployer:
             *({"ParameterKey": name, "ParameterValue": value} for name, value in supplied.items()),
         ]
         name = f"deploy-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        # With a role, CloudFormation creates the hub's resources as that role: the deployer only passes it.
+        role = {"RoleARN": placement.cloudformation_role_arn} if placement.cloudformation_role_arn else {}
         cloudformation.create_change_set(
+            **role,
             StackName=placement.stack_name,
             ChangeSetName=name,
             ChangeSetType="CREATE" if creating else "UPDATE",

@@ -43,6 +43,11 @@ DEPLOY_SCHEMA: dict[str, Any] = {
                 "accountId": {"type": "string", "pattern": r"^\d{12}$"},
                 "region": {"type": "string", "pattern": r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"},
                 "stackName": {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9-]{0,127}$"},
+                # The deploy-role stack's CloudFormationRoleArn: CloudFormation creates the hub with this role.
+                "cloudFormationRoleArn": {
+                    "type": "string",
+                    "pattern": r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$",
+                },
                 "tags": {"$ref": "#/definitions/tags"},
             },
         },
@@ -89,6 +94,8 @@ class HubPlacement:
     region: str
     stack_name: str
     tags: dict[str, str]
+    # The role CloudFormation uses for the hub stack; None: the deployer's own credentials.
+    cloudformation_role_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -226,7 +233,13 @@ def _placement(path: Path) -> tuple[HubPlacement, SpokePlacement]:
         raise ParameterFileError([f"{path}: {field}: {detail}"]) from None
     hub, spokes = checked["hub"], checked["spokes"]
     return (
-        HubPlacement(hub["accountId"], hub["region"], hub["stackName"], dict(hub.get("tags", {}))),
+        HubPlacement(
+            hub["accountId"],
+            hub["region"],
+            hub["stackName"],
+            dict(hub.get("tags", {})),
+            cloudformation_role_arn=hub.get("cloudFormationRoleArn"),
+        ),
         SpokePlacement(
             stack_set_name=spokes["stackSetName"],
             call_as=spokes["callAs"],
@@ -268,6 +281,12 @@ def _together(
             "spoke roles would trust no hub role"
         )
     yield from _key_administrator_problems(hub, hub_template, placement)
+    role = placement.cloudformation_role_arn
+    if role is not None and role.split(":")[4] != placement.account_id:
+        yield (
+            f"{deploy_path}: hub.cloudFormationRoleArn: a role of account {role.split(':')[4]}; CloudFormation "
+            f"in {placement.account_id} can only use a role of its own account"
+        )
     layer = hub.value("PowertoolsLayerArn", hub_template)
     layer_region = layer.split(":")[3] if layer.count(":") >= 3 else ""
     if layer_region and layer_region != placement.region:
@@ -291,12 +310,19 @@ def _together(
 def _key_administrator_problems(
     hub: ParameterFile, hub_template: Mapping[str, Any], placement: HubPlacement
 ) -> Iterator[str]:
-    """The key administrators are roles of the hub's account, and there is at least one (the deployer)."""
+    """The key administrators are roles of the hub's account, at least one, and among them the CloudFormation role
+    that writes the key policies."""
     administrators = [arn for arn in hub.value("KeyAdministratorArns", hub_template).split(",") if arn]
     if not administrators:
         yield (
             f"{hub.path}: KeyAdministratorArns: empty; name the role that deploys the hub (KMS refuses a key "
             "policy that locks its caller out)"
+        )
+    deployer = placement.cloudformation_role_arn
+    if administrators and deployer is not None and deployer not in administrators:
+        yield (
+            f"{hub.path}: KeyAdministratorArns: does not include the CloudFormation role {deployer!r}, which writes "
+            "the key policies: KMS would refuse them (lockout safety check)"
         )
     for role_arn in administrators:
         account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
@@ -324,7 +350,14 @@ def _approval_policy_problems(
             f"{hub.path}: MinimumApprovers: {minimum}, but Approvers names only "
             f"{len({address.lower() for address in approvers})} distinct addresses: no wave could be approved"
         )
-    for arn in (item.strip() for item in hub.value("ApprovalAdministratorArns", template).split(",")):
+    administrators = [item.strip() for item in hub.value("ApprovalAdministratorArns", template).split(",")]
+    deployer = placement.cloudformation_role_arn
+    if deployer and deployer not in administrators:
+        yield (
+            f"{hub.path}: ApprovalAdministratorArns: does not include the CloudFormation role {deployer!r} "
+            f"({deploy_path}): the stack could not write the approvals topic's or the run table's policy"
+        )
+    for arn in administrators:
         account = arn.split(":")[4] if arn.count(":") >= 5 else ""
         if account != placement.account_id:
             yield (

@@ -317,3 +317,95 @@ def test_a_versioned_code_bucket_pins_the_functions_to_the_checked_package_versi
     version = s3.head_object(Bucket=BUCKET, Key=build_package().key)["VersionId"]
     stack = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=STACK)["Stacks"][0]
     assert {"ParameterKey": "CodeObjectVersion", "ParameterValue": version} in stack["Parameters"]
+
+
+Call = tuple[str, str, dict[str, Any]]
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[Call]:
+    """Every AWS API call the deploy command makes: (IAM service prefix, operation, request parameters)."""
+    recorded: list[Call] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        recorded.append((model.service_model.endpoint_prefix, model.name, params))
+
+    session = boto3.Session()
+    session.events.register("before-parameter-build.*.*", record)
+    monkeypatch.setattr(boto3, "Session", lambda: session)
+    return recorded
+
+
+def deploy_role_actions() -> set[str]:
+    template = json.loads((ROOT / "output" / "deploy-role.json").read_text())
+    (policy,) = template["Resources"]["DeployRole"]["Properties"]["Policies"]
+    return {action for statement in policy["PolicyDocument"]["Statement"] for action in statement["Action"]}
+
+
+# API operations whose IAM action has another name, and the one that needs no permission at all.
+IAM_ACTION = {"s3:HeadObject": "s3:GetObject"}
+NO_PERMISSION = {"sts:GetCallerIdentity"}
+# Allowed though a successful deploy in moto does not call them, each for a reason.
+NOT_CALLED_HERE = {
+    "cloudformation:DescribeStackEvents",  # only after a failed stack operation, to name its reasons
+    "cloudformation:ListStackSetOperationResults",  # only after a failed StackSet operation, likewise
+    "cloudformation:TagResource",  # AWS authorises the tags of CreateChangeSet/CreateStackSet separately
+    "iam:PassRole",  # the CloudFormation execution role, passed by the RoleARN of every change set
+    "kms:Decrypt",  # AWS decrypts the ExternalId secret with the hub key on the caller's behalf
+    "s3:ListBucket",  # without it S3 answers HeadObject of a missing key 403, not 404 (the upload decision)
+    "organizations:ListDelegatedAdministrators",  # AWS checks the caller of CallAs DELEGATED_ADMIN
+    "states:ValidateStateMachineDefinition",  # the deploy workflow's check before the deploy command
+}
+
+
+def test_the_deploy_role_allows_exactly_what_a_deploy_calls(organisation: Organisation, calls: list[Call]) -> None:
+    assert organisation.deploy().exit_code == 0
+    assert organisation.deploy().exit_code == 0  # unchanged: deletes the empty change set
+    organisation.edit("spoke", AllowedPatchGroups="web,db")
+    assert organisation.deploy().exit_code == 0  # changed: updates the StackSet
+
+    made = {f"{service}:{operation}" for service, operation, _ in calls} - NO_PERMISSION
+    needed = {IAM_ACTION.get(call, call) for call in made}
+
+    allowed = deploy_role_actions()
+    assert needed <= allowed, sorted(needed - allowed)
+    assert allowed - needed == NOT_CALLED_HERE
+
+
+def with_cloudformation_role(organisation: Organisation, role: str) -> None:
+    path = organisation.directory / "deploy-test.json"
+    document = json.loads(path.read_text())
+    document["hub"]["cloudFormationRoleArn"] = role
+    path.write_text(json.dumps(document))
+
+
+def test_cloudformation_creates_the_hub_with_the_role_the_deploy_file_names(
+    organisation: Organisation, calls: list[Call]
+) -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/patch-orchestrator-test-cloudformation-{REGION}"
+    with_cloudformation_role(organisation, role)
+    organisation.edit("hub", ApprovalAdministratorArns=role)  # it writes the approval policies
+    organisation.edit("hub", KeyAdministratorArns=role)  # and the key policies
+
+    assert organisation.deploy("--only", "hub").exit_code == 0
+
+    (change_set,) = [params for _, operation, params in calls if operation == "CreateChangeSet"]
+    assert change_set["RoleARN"] == role
+
+
+def test_without_a_role_the_hub_is_created_with_the_deployers_credentials(
+    organisation: Organisation, calls: list[Call]
+) -> None:
+    assert organisation.deploy("--only", "hub").exit_code == 0
+
+    (change_set,) = [params for _, operation, params in calls if operation == "CreateChangeSet"]
+    assert "RoleARN" not in change_set
+
+
+def test_a_cloudformation_role_of_another_account_is_refused(organisation: Organisation) -> None:
+    with_cloudformation_role(organisation, "arn:aws:iam::999999999999:role/someone-elses")
+
+    result = organisation.deploy()
+
+    assert "environment 'test' refused; nothing was deployed" in one_line_error(result)
+    assert "deploy-test.json: hub.cloudFormationRoleArn: a role of account 999999999999" in result.output

@@ -206,6 +206,10 @@ APPROVAL_POLICY_PROBLEMS = {
         {"Approvers": "ops@example.com,OPS@example.com", "MinimumApprovers": "2"},
         "hub-dev.json: MinimumApprovers: 2, but Approvers names only 1 distinct addresses",
     ),
+    "administrators without the stack's CloudFormation role": (
+        {"ApprovalAdministratorArns": "arn:aws:iam::111111111111:role/admin"},
+        "hub-dev.json: ApprovalAdministratorArns: does not include the CloudFormation role",
+    ),
     "an administrator in another account": (
         {"ApprovalAdministratorArns": "arn:aws:iam::999999999999:role/admin"},
         "hub-dev.json: ApprovalAdministratorArns: 'arn:aws:iam::999999999999:role/admin' is not a role of the hub's",
@@ -236,3 +240,10 @@ def test_check_run_applies_the_environments_approval_policy(parameters: Path, tm
     assert "waves[1].approval.required: false, but the hub requires approval" in refused.output
     assert accepted.exit_code == 0, accepted.output
     assert "approval before no wave" in accepted.output
+
+
+def test_key_administrators_without_the_cloudformation_role_are_refused(parameters: Path) -> None:
+    only_people = "arn:aws:iam::111111111111:role/platform-key-admin"
+    edit(parameters / "hub-dev.json", lambda values: values.update(KeyAdministratorArns=only_people))
+
+    assert "hub-dev.json: KeyAdministratorArns: does not include the CloudFormation role" in problems(parameters)

@@ -12,7 +12,7 @@ from cfnlint.api import ManualArgs, lint
 
 from generator.build import artifacts
 
-TEMPLATES = ["hub.json", "spoke.json"]
+TEMPLATES = ["hub.json", "spoke.json", "deploy-role.json"]
 STATEFUL_TYPES = {"AWS::DynamoDB::Table", "AWS::KMS::Key", "AWS::S3::Bucket", "AWS::Logs::LogGroup"}
 REGION_NAME = re.compile(r"\b(?:us|eu|ap|sa|ca|me|af|il|mx)-(?:gov-)?[a-z]+-\d\b")
 ACCOUNT_ID = re.compile(r"(?<![\d.])\d{12}(?![\d.])")

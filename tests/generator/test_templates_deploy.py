@@ -90,3 +90,39 @@ def test_every_function_runs_a_handler_that_is_in_the_package(deployed: dict[str
         assert variables["RUN_TABLE_NAME"] == "patch-orchestrator-runs"
         if "NAME_PREFIX" in variables:
             assert variables["NAME_PREFIX"] == "patch-orchestrator"
+
+
+def test_the_deploy_role_stack_creates_and_trusts_the_accounts_existing_provider() -> None:
+    provider = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+    values = {
+        "GitHubOrganization": "example-org",
+        "GitHubRepository": "ec2-patch-orchestrator",
+        "GitHubEnvironment": "dev",
+        "GitHubOidcProviderArn": provider,
+        "HubStackName": "patch-orchestrator-hub",
+        "SpokeStackSetName": "patch-orchestrator-spokes",
+    }
+    with mock_aws():
+        cloudformation = boto3.client("cloudformation", region_name=REGION)
+        cloudformation.create_stack(
+            StackName="deploy-role",
+            TemplateBody=(ROOT / "output" / "deploy-role.json").read_text(),
+            Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in values.items()],
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )
+        (stack,) = cloudformation.describe_stacks(StackName="deploy-role")["Stacks"]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+        role = boto3.client("iam").get_role(RoleName="patch-orchestrator-github-deploy-eu-west-1")["Role"]
+        # moto's CloudFormation creates the bucket but not its versioning; test_deploy_role.py asserts that.
+        buckets = [bucket["Name"] for bucket in boto3.client("s3", region_name=REGION).list_buckets()["Buckets"]]
+
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert outputs["CodeBucketName"] == "patch-orchestrator-code-123456789012-eu-west-1"
+    assert outputs["DeployRoleArn"] == role["Arn"]
+    assert outputs["CloudFormationRoleArn"].endswith(":role/patch-orchestrator-cloudformation-eu-west-1")
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Federated": provider}
+    assert trust["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] == (
+        "repo:example-org/ec2-patch-orchestrator:environment:dev"
+    )
+    assert outputs["CodeBucketName"] in buckets

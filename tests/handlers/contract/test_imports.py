@@ -76,6 +76,10 @@ def test_build_validate_and_check_run_need_nothing_but_the_install_requirements(
         ("build", "--output-dir", str(tmp_path)),
         ("validate",),
         ("check-run", "--environment", "dev", "examples/canary-then-fleet.json"),
+        # The release workflow packages after `pip install .`; the deploy workflow writes the definition before
+        # it has credentials.
+        ("package", "--output", str(tmp_path / "handlers.zip")),
+        ("definition", "dev", "--output", str(tmp_path / "definition.json")),
     ):
         result = generator_command(tmp_path, *arguments)
         assert result.returncode == 0, (arguments, result.stderr)
