@@ -1,7 +1,8 @@
 """The functions a patch run invokes (besides the approval request): checking, discovering, commanding, recording.
 
 Functions that work in spokes get roles named by the fleet convention, which is what spoke trust policies admit,
-and the grants to assume spoke roles; every function's table access is limited to run records.
+and the grants to assume spoke roles; every function's table access is limited to run records. Each of them reads
+the run record (``GetItem``) before acting: an invoke that does not belong to a running run does nothing.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def add_run_functions(
     lambdas: Lambdas, storage: StorageRefs, messaging: MessagingRefs, spoke_access: SpokeAccessRefs
 ) -> RunFunctionRefs:
     """The eight functions, each with exactly the access its handler needs."""
-    table, artifacts, fleet = storage.run_table, storage.artifacts, spoke_access.fleet_grants()
+    table, artifacts = storage.run_table, storage.artifacts
+    # Every fleet function's guard checks a gated wave's decision in its approval item (handlers.domain.guard).
+    fleet = (*spoke_access.fleet_grants(), *table.grant_read_decisions())
     return RunFunctionRefs(
         # GetItem, Query and BatchWriteItem: a re-run reads the earlier run and records its selection.
         validate_run=lambdas.add(VALIDATE_RUN, grants=table.grant("BatchWriteItem", "GetItem", "PutItem", "Query")),
@@ -96,12 +99,12 @@ def add_run_functions(
         ),
         poll_command=lambdas.add(
             POLL_COMMAND,
-            grants=(*fleet, *table.grant("UpdateItem")),
+            grants=(*fleet, *table.grant("GetItem", "UpdateItem")),
             role_name=spoke_access.fleet_role_name("poll"),
         ),
         store_snapshots=lambdas.add(
             STORE_SNAPSHOTS,
-            grants=(*fleet, *table.grant("Query", "UpdateItem"), *artifacts.grant_write("runs/*/pre/*")),
+            grants=(*fleet, *table.grant("GetItem", "Query", "UpdateItem"), *artifacts.grant_write("runs/*/pre/*")),
             role_name=spoke_access.fleet_role_name("snapshots"),
         ),
         # In a spoke only to settle a failed target's patch command (record its results, cancel the rest).

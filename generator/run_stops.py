@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from awacs import sqs
+from awacs import sqs, states
 from awacs.aws import Allow, ArnEquals, Condition, Principal, Statement
 from troposphere import GetAtt, Ref, Template
 from troposphere.awslambda import Permission
@@ -17,12 +17,12 @@ from troposphere.events import DeadLetterConfig, RetryPolicy, Rule, Target
 from troposphere.sqs import Queue, QueuePolicy
 
 from generator import naming, suppressions
-from generator.iam import Grant, deny_insecure_transport, policy_document
+from generator.iam import Grant, arn, deny_insecure_transport, policy_document
 from generator.lambdas import FunctionSpec, LambdaRefs, Lambdas
 from generator.messaging import MessagingRefs
 from generator.retention import retained
 from generator.spoke_access import SpokeAccessRefs
-from generator.state_machine import StateMachineRefs
+from generator.state_machine import StateMachineRefs, state_machine_name
 from generator.storage import StorageRefs
 from handlers.contract import environment
 from handlers.contract.conventions import STOPPED_EXECUTION_STATUSES
@@ -84,14 +84,21 @@ def add_run_stops(
         CANCEL_RUN,
         grants=(
             *spoke_access.fleet_grants(),
-            *storage.run_table.grant("Query", "UpdateItem"),
+            *storage.run_table.grant("GetItem", "Query", "UpdateItem"),
             *messaging.grant_notify(),
+            # An event is only a claim: CancelRun asks for the execution's real status first.
+            Grant(
+                "DescribeRunExecutions",
+                (states.DescribeExecution,),
+                (arn("states", "execution:${Name}:*", Name=state_machine_name()),),
+            ),
             # Lambda dead-letters a failed asynchronous event with the function's own role.
             Grant("DeadLetterFailedEvents", (sqs.SendMessage,), (queue_arn,)),
         ),
         # In a spoke only to cancel the run's commands still running there.
         role_name=spoke_access.fleet_role_name("cancel"),
         dead_letter_arn=queue_arn,
+        settings={environment.PATCH_RUN_STATE_MACHINE_ARN: Ref(state_machine.state_machine)},
     )
     rule = template.add_resource(
         Rule(

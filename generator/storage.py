@@ -57,7 +57,14 @@ from generator.parameters import SHARES_INSTANCE_OUTPUT, HubParameters
 from generator.retention import retained
 from handlers.contract import environment
 from handlers.contract.environment import Variable
-from handlers.contract.table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, approval_pk, run_pk
+from handlers.contract.table import (
+    APPROVAL_DECISION_ATTRIBUTES,
+    PARTITION_KEY,
+    SORT_KEY,
+    TTL_ATTRIBUTE,
+    approval_pk,
+    run_pk,
+)
 
 NONCURRENT_VERSION_DAYS = 30
 ABORT_UPLOAD_DAYS = 7
@@ -76,7 +83,11 @@ class RunTableRefs:
         return GetAtt(self.table, "Arn")
 
     def grant(
-        self, *actions: str, partitions: tuple[str, ...] = (RUN_ITEMS,), attributes: tuple[str, ...] = ()
+        self,
+        *actions: str,
+        partitions: tuple[str, ...] = (RUN_ITEMS,),
+        attributes: tuple[str, ...] = (),
+        sid: str = "UseRunTable",
     ) -> tuple[Grant, ...]:
         """``actions`` on the items of ``partitions`` only (``dynamodb:LeadingKeys``: only the approval functions
         reach approval items, which hold task tokens); ``attributes``: the only attributes it may read."""
@@ -87,8 +98,17 @@ class RunTableRefs:
                 StringEqualsIfExists("dynamodb:Select", "SPECIFIC_ATTRIBUTES"),
             ]
         return (
-            Grant("UseRunTable", tuple(dynamodb.Action(a) for a in actions), (self.arn,), Condition(conditions)),
+            Grant(sid, tuple(dynamodb.Action(a) for a in actions), (self.arn,), Condition(conditions)),
             table_key_grant(self.encryption.key_arn),
+        )
+
+    def grant_read_decisions(self) -> tuple[Grant, ...]:
+        """What the workflow and the fleet functions' guard read of an approval: its decision, never its token."""
+        return self.grant(
+            "GetItem",
+            partitions=(APPROVAL_ITEMS,),
+            attributes=APPROVAL_DECISION_ATTRIBUTES,
+            sid="ReadApprovalDecisions",
         )
 
     def target(self) -> TableTarget:

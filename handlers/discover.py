@@ -1,8 +1,9 @@
 """Discover: find the instances a target's selector matches and which of them SSM can reach.
 
-Event: ``{"runId", "waveIndex", "accountId", "region", "selector": {"tags": {...}}, "rerunOf"?}``. In a re-run
-only the instances the earlier run did not patch are considered. Writes one INSTANCE item
-per matched instance (reachable or not, with the reason) and returns counts only.
+Event: ``{"runId", "executionId", "waveIndex", "accountId", "region"}``; the selector and the earlier run of a
+re-run come from the run's stored plan (``handlers.domain.guard``). In a re-run only the instances the earlier run
+did not patch are considered. Writes one INSTANCE item per matched instance (reachable or not, with the reason)
+and returns counts only.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from handlers.contract.environment import DiscoverEnv
 from handlers.contract.table import instance_sk, run_pk
+from handlers.domain import guard
 from handlers.domain.fleet import platform_of
-from handlers.domain.target import Selector, TargetEvent
+from handlers.domain.target import TargetEvent
 from handlers.records.codec import expires_at, iso
 from handlers.records.items import InstanceRecord
 from handlers.records.repository import RunTable
@@ -39,20 +41,20 @@ SSM_FILTER_BATCH = 50
 
 @dataclass(frozen=True, kw_only=True)
 class DiscoverEvent(TargetEvent):
-    selector: Selector
-    rerun_of: str = ""  # the earlier run, in a re-run
+    pass
 
 
 def handle(event: dict[str, Any], *, env: DiscoverEnv, clients: FleetClients, now: datetime) -> dict[str, Any]:
     request = read_event(DiscoverEvent, event)
     target = request.target
     runs = RunTable(clients.dynamodb(), env.table_name)
+    plan = guard.authorise(runs, target, execution_id=request.execution_id)
     only: list[str] | None = None
-    if request.rerun_of:
+    if plan.rerun_of:
         only = runs.rerun_instances(target.run_id, target.account_id, target.region)
 
     spoke = clients.spoke(target)
-    instances = dict(_matching_instances(spoke.ec2(), request.selector.tags, only)) if only != [] else {}
+    instances = dict(_matching_instances(spoke.ec2(), plan.selector.tags, only)) if only != [] else {}
     agents = _ssm_agents(spoke.ssm(), list(instances))
     expires = expires_at(now, env.retention_days)
     items: list[InstanceRecord] = []

@@ -1,9 +1,11 @@
 """PollCommand: one status call; when the command is over, record every instance's result.
 
-Event: ``{"runId", "waveIndex", "accountId", "region", "settings": {"operation"}, "command": {"commandId",
-"phase", "deadline"}}``. Returns the command state the workflow loops on: ``done`` and ``nextWaitSeconds``.
-Past the deadline the command is cancelled, what finished is recorded, and ``CommandDeadlineExceeded`` ends
-the target.
+Event: ``{"runId", "executionId", "waveIndex", "accountId", "region", "command": {"commandId", "phase"}}``. The
+event is checked against the run (``handlers.domain.guard``) and the command against the run's ledger: only the
+command SendCommand recorded for this target and phase is polled, and its deadline is the ledger's, so a
+hand-made event can neither cancel another command nor move a deadline. Returns the command state the workflow
+loops on: ``done`` and ``nextWaitSeconds``. Past the deadline the command is cancelled, what finished is
+recorded, and ``CommandDeadlineExceeded`` ends the target.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from handlers.contract.environment import PollCommandEnv
-from handlers.contract.errors import CommandDeadlineExceeded, InvalidEvent
-from handlers.domain import invocations
-from handlers.domain.fleet import COMMAND_TERMINAL, schedule
+from handlers.contract.errors import CommandDeadlineExceeded, InvalidEvent, NotThisRun
+from handlers.domain import guard, invocations
+from handlers.domain.fleet import COMMAND_TERMINAL, PHASES, schedule
 from handlers.domain.target import TargetEvent
 from handlers.records.codec import expires_at, iso, parse_iso
 from handlers.records.repository import RunTable
@@ -33,26 +35,29 @@ class Command:
 
     command_id: str
     phase: str
-    deadline: str
-
-
-@dataclass(frozen=True)
-class Settings:
-    operation: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class PollCommandEvent(TargetEvent):
     command: Command
-    settings: Settings
 
 
 def handle(event: dict[str, Any], *, env: PollCommandEnv, clients: FleetClients, now: datetime) -> dict[str, Any]:
     request = read_event(PollCommandEvent, event)
     target, command = request.target, request.command
-    deadline = parse_iso(command.deadline)
-    ssm = clients.spoke(target).ssm()
+    if command.phase not in PHASES:
+        raise InvalidEvent(f"event.command.phase: {command.phase!r} is not one of {', '.join(PHASES)}")
     runs = RunTable(clients.dynamodb(), env.table_name)
+    plan = guard.authorise(runs, target, execution_id=request.execution_id)
+    ledger = runs.ledger_entry(target, command.phase)
+    if ledger is None or ledger.get("commandId") != command.command_id or "deadline" not in ledger:
+        raise NotThisRun(
+            f"command {command.command_id} is not the {command.phase} command run {target.run_id!r} sent to "
+            f"{target.account_id}/{target.region}"
+        )
+    deadline_text = ledger["deadline"]
+    deadline = parse_iso(deadline_text)
+    ssm = clients.spoke(target).ssm()
 
     listed = ssm.list_commands(CommandId=command.command_id)["Commands"]
     if not listed:
@@ -62,7 +67,7 @@ def handle(event: dict[str, Any], *, env: PollCommandEnv, clients: FleetClients,
     status = listed[0]["Status"]
     metrics.add_metric(name="CommandPolls", unit=MetricUnit.Count, value=1)
     where = {**target.log_keys(), "commandId": command.command_id, "phase": command.phase}
-    state = {"commandId": command.command_id, "phase": command.phase, "deadline": command.deadline, "status": status}
+    state = {"commandId": command.command_id, "phase": command.phase, "deadline": deadline_text, "status": status}
     expires = expires_at(now, env.retention_days)
     if status in COMMAND_TERMINAL:
         counts = invocations.record(ssm, runs, target, command.command_id, phase=command.phase, expires_at=expires)
@@ -78,7 +83,7 @@ def handle(event: dict[str, Any], *, env: PollCommandEnv, clients: FleetClients,
         )
     remaining = max(1, int((deadline - now).total_seconds()))
     elapsed = (now - listed[0]["RequestedDateTime"]).total_seconds()
-    wait = min(schedule(command.phase, request.settings.operation).next_wait(elapsed), remaining)
+    wait = min(schedule(command.phase, plan.operation).next_wait(elapsed), remaining)
     return {**state, "done": False, "nextWaitSeconds": wait}
 
 

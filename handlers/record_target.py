@@ -1,6 +1,7 @@
 """RecordTarget: close one account x region target; every instance ends with a final state.
 
-Event: ``{"runId", "waveIndex", "accountId", "region", "error"?: {"Error", "Cause"}}``. With ``error`` this is
+Event: ``{"runId", "executionId", "waveIndex", "accountId", "region", "error"?: {"Error", "Cause"}}``, checked
+against the run first (``handlers.domain.guard``). With ``error`` this is
 the failure path (a caught error anywhere in the target): a patch command already sent is settled (results
 recorded, the rest cancelled), instances without a patch result are recorded ``NotPatched`` with the error as
 the reason, and the target is 500 unless some instance was patched.
@@ -19,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from handlers.contract.environment import RecordTargetEnv
 from handlers.contract.table import TargetStatus, run_pk, target_sk
-from handlers.domain import invocations, outcomes
+from handlers.domain import guard, invocations, outcomes
 from handlers.domain.fleet import COMMAND_TERMINAL, PATCH
 from handlers.domain.target import Target, TargetEvent
 from handlers.records.codec import expires_at, iso
@@ -53,6 +54,7 @@ def handle(event: dict[str, Any], *, env: RecordTargetEnv, clients: FleetClients
     target = request.target
     error_text = _error_text(request.error)
     runs = RunTable(clients.dynamodb(), env.table_name)
+    guard.authorise(runs, target, execution_id=request.execution_id)
     if request.error:
         _settle_patch_command(target, runs, clients, expires=expires_at(now, env.retention_days))
 

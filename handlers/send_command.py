@@ -1,7 +1,9 @@
 """SendCommand: send one SSM command per (run, wave, account, region, phase), at most once.
 
-Event: ``{"runId", "waveIndex", "accountId", "region", "phase": "snapshot"|"patch", "settings": {...},
-"wave": {"maxConcurrency", "maxErrors"}}``.
+Event: ``{"runId", "executionId", "waveIndex", "accountId", "region", "phase": "snapshot"|"patch"}``. What the
+command does (the spoke's patch wrapper with the run's operation, reboot option and snapshot id; the wave's
+rollout; the selector) comes from the run's stored plan, after the event has been checked against it
+(``handlers.domain.guard``): a hand-made event sends nothing.
 
 SendCommand has no idempotency token, so a ledger item guards it. An attempt reserves the item (conditional put,
 with a lease longer than the function's timeout) before sending, and completes it with the CommandId after. A
@@ -24,10 +26,12 @@ from botocore.exceptions import ClientError
 
 from handlers.contract import conventions
 from handlers.contract.environment import SendCommandEnv
-from handlers.contract.errors import CommandLedgerBusy, CommandRejected
+from handlers.contract.errors import CommandLedgerBusy, CommandRejected, NotThisRun
 from handlers.contract.table import LedgerStatus, command_sk, run_pk
+from handlers.domain import guard
 from handlers.domain.fleet import DELIVERY_TIMEOUT_SECONDS, PATCH, PHASES, SNAPSHOT, SNAPSHOT_DEADLINE_MINUTES, schedule
-from handlers.domain.target import Selector, Target, TargetEvent
+from handlers.domain.guard import RunPlan
+from handlers.domain.target import Target, TargetEvent
 from handlers.records.codec import expires_at, iso, parse_iso
 from handlers.records.items import LedgerEntry
 from handlers.records.repository import RunTable
@@ -45,40 +49,21 @@ LEDGER_LOOKBACK = timedelta(minutes=5)
 LEASE = timedelta(seconds=90)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The run's settings (the workflow passes all of them; these are what a command needs)."""
-
-    operation: str
-    reboot_option: str
-    snapshot_id: str
-    selector: Selector
-    patch_timeout_minutes: int = 180
-    rerun_of: str = ""
-
-
-@dataclass(frozen=True)
-class Rollout:
-    """How SSM rolls the patch command out over the target's instances."""
-
-    max_concurrency: str
-    max_errors: str
-
-
 @dataclass(frozen=True, kw_only=True)
 class SendCommandEvent(TargetEvent):
     phase: str
-    settings: Settings
-    wave: Rollout
 
 
 def handle(event: dict[str, Any], *, env: SendCommandEnv, clients: FleetClients, now: datetime) -> dict[str, Any]:
     request = read_event(SendCommandEvent, event)
-    target, phase, settings = request.target, request.phase, request.settings
+    target, phase = request.target, request.phase
     if phase not in PHASES:
         raise CommandRejected(f"event.phase: {phase!r} is not one of {', '.join(PHASES)}")
-    token = _token(target.run_id, target.wave_index, target.account_id, target.region, phase)
     runs = RunTable(clients.dynamodb(), env.table_name)
+    plan = guard.authorise(runs, target, execution_id=request.execution_id)
+    if phase == SNAPSHOT and not plan.pre_collect:
+        raise NotThisRun(f"run {target.run_id!r} does not collect pre-patch snapshots")
+    token = _token(target.run_id, target.wave_index, target.account_id, target.region, phase)
     spoke = clients.spoke(target)
     ssm = spoke.ssm()
 
@@ -93,7 +78,7 @@ def handle(event: dict[str, Any], *, env: SendCommandEnv, clients: FleetClients,
         _take_over(runs, target, phase, entry, attempt=attempt, now=now)
         command_id = _find_sent(ssm, token, since=parse_iso(entry["reservedAt"]))
     if command_id is None:
-        command = _request(request, env, runs, token=token)
+        command = _request(target, phase, plan, env, runs, token=token)
         # No SDK retries here: a retried SendCommand after a timeout could patch twice. A failure goes back to
         # the state machine, whose retry comes through the ledger above.
         command_id = _send(spoke.ssm(retries=False), command)
@@ -105,7 +90,7 @@ def handle(event: dict[str, Any], *, env: SendCommandEnv, clients: FleetClients,
     else:
         metrics.add_metric(name="CommandsReused", unit=MetricUnit.Count, value=1)
         logger.info("command reused from ledger", extra={"commandId": command_id, "phase": phase})
-    minutes = SNAPSHOT_DEADLINE_MINUTES if phase == SNAPSHOT else settings.patch_timeout_minutes
+    minutes = SNAPSHOT_DEADLINE_MINUTES if phase == SNAPSHOT else plan.patch_timeout_minutes
     deadline = parse_iso(entry["reservedAt"]) + timedelta(minutes=minutes)
     _complete(runs, target, phase, command_id=command_id, now=now, deadline=deadline)
     return {
@@ -113,9 +98,7 @@ def handle(event: dict[str, Any], *, env: SendCommandEnv, clients: FleetClients,
         "phase": phase,
         "deadline": iso(deadline),
         # About as long as the work takes, but never past the deadline (the poll there cancels the command).
-        "nextWaitSeconds": max(
-            1, min(schedule(phase, settings.operation).first, int((deadline - now).total_seconds()))
-        ),
+        "nextWaitSeconds": max(1, min(schedule(phase, plan.operation).first, int((deadline - now).total_seconds()))),
         "done": False,
     }
 
@@ -160,24 +143,26 @@ def _find_sent(ssm: SSMClient, token: str, *, since: datetime) -> str | None:
     return None
 
 
-def _request(request: SendCommandEvent, env: SendCommandEnv, runs: RunTable, *, token: str) -> dict[str, Any]:
-    target, phase, settings = request.target, request.phase, request.settings
+def _request(
+    target: Target, phase: str, plan: RunPlan, env: SendCommandEnv, runs: RunTable, *, token: str
+) -> dict[str, Any]:
     command: dict[str, Any] = {
-        **_addressing(settings, target, runs),
+        **_addressing(plan, target, runs),
         "TimeoutSeconds": DELIVERY_TIMEOUT_SECONDS[phase],
         # Comment is at most 100 characters: the run id (cut) for people, the token for the ledger.
         "Comment": f"{target.run_id[:60]} w{target.wave_index:02d} {phase} #{token}",
     }
     if phase == PATCH:
+        # The spoke's wrapper: enums and a UUID only (the spoke role may not send AWS-RunPatchBaseline itself).
         command |= {
-            "DocumentName": conventions.PATCH_DOCUMENT_NAME,
+            "DocumentName": conventions.patch_document_name(env.name_prefix),
             "Parameters": {
-                "Operation": [settings.operation],
-                "RebootOption": [settings.reboot_option],
-                "SnapshotId": [settings.snapshot_id],
+                conventions.PATCH_OPERATION_PARAMETER: [plan.operation],
+                conventions.PATCH_REBOOT_OPTION_PARAMETER: [plan.reboot_option],
+                conventions.PATCH_SNAPSHOT_ID_PARAMETER: [plan.snapshot_id],
             },
-            "MaxConcurrency": request.wave.max_concurrency,
-            "MaxErrors": request.wave.max_errors,
+            "MaxConcurrency": plan.wave.max_concurrency,
+            "MaxErrors": plan.wave.max_errors,
         }
     else:
         # Read-only: let every instance run it, and never let one failure stop the others.
@@ -187,20 +172,18 @@ def _request(request: SendCommandEvent, env: SendCommandEnv, runs: RunTable, *, 
             "MaxErrors": "100%",
         }
     if env.instance_output:
-        command |= {
-            "OutputS3BucketName": env.artifact_bucket,
-            "OutputS3KeyPrefix": conventions.INSTANCE_OUTPUT_PREFIX.format(
-                account=target.account_id, run=target.run_id, region=target.region, phase=phase
-            ),
-        }
+        prefix = conventions.INSTANCE_OUTPUT_PREFIX.format(
+            account=target.account_id, run=target.run_id, region=target.region, phase=phase
+        )
+        command |= {"OutputS3BucketName": env.artifact_bucket, "OutputS3KeyPrefix": prefix}
     return command
 
 
-def _addressing(settings: Settings, target: Target, runs: RunTable) -> dict[str, Any]:
+def _addressing(plan: RunPlan, target: Target, runs: RunTable) -> dict[str, Any]:
     """Tags for a run (SSM resolves them, so MaxConcurrency/MaxErrors cover the whole scope); the reachable
     instances by id for a re-run (at most 50, which ValidateRun guarantees)."""
-    if not settings.rerun_of:
-        tags = settings.selector.tags
+    if not plan.rerun_of:
+        tags = plan.selector.tags
         return {"Targets": [{"Key": f"tag:{key}", "Values": list(values)} for key, values in sorted(tags.items())]}
     instances = runs.instances(target.run_id, target.account_id, target.region)
     return {"InstanceIds": sorted(i["instanceId"] for i in instances if i.get("discovery", {}).get("reachable"))}

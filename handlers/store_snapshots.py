@@ -1,6 +1,8 @@
 """StoreSnapshots: copy each instance's pre-patch snapshot output into the hub bucket (hub-write).
 
-Event: ``{"runId", "accountId", "region", "command": {"commandId"}}``. Writes, per instance::
+Event: ``{"runId", "executionId", "waveIndex", "accountId", "region", "command": {"commandId"}}``, checked against
+the run (``handlers.domain.guard``); the command must be the snapshot command the run's ledger recorded for the
+target. Writes, per instance::
 
     runs/<runId>/pre/account-<accountId>/region-<region>/<os>/<instanceId>/stdout.txt
                                                                        /stderr.txt
@@ -21,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from handlers.contract.environment import StoreSnapshotsEnv
-from handlers.domain.fleet import INVOCATION_SUCCESS, OUTPUT_LIMIT, SNAPSHOT_PLUGIN
+from handlers.contract.errors import NotThisRun
+from handlers.domain import guard
+from handlers.domain.fleet import INVOCATION_SUCCESS, OUTPUT_LIMIT, SNAPSHOT, SNAPSHOT_PLUGIN
 from handlers.domain.target import Target, TargetEvent
 from handlers.records.codec import iso
 from handlers.records.items import InstanceRecord
@@ -55,8 +59,15 @@ class StoreSnapshotsEvent(TargetEvent):
 def handle(event: dict[str, Any], *, env: StoreSnapshotsEnv, clients: FleetClients, now: datetime) -> dict[str, Any]:
     request = read_event(StoreSnapshotsEvent, event)
     target, command_id = request.target, request.command.command_id
-    ssm = clients.spoke(target).ssm()
     runs = RunTable(clients.dynamodb(), env.table_name)
+    guard.authorise(runs, target, execution_id=request.execution_id)
+    ledger = runs.ledger_entry(target, SNAPSHOT)
+    if ledger is None or ledger.get("commandId") != command_id:
+        raise NotThisRun(
+            f"command {command_id} is not the snapshot command run {target.run_id!r} sent to "
+            f"{target.account_id}/{target.region}"
+        )
+    ssm = clients.spoke(target).ssm()
     known = {item["instanceId"]: item for item in runs.instances(target.run_id, target.account_id, target.region)}
     pages = ssm.get_paginator("list_command_invocations").paginate(CommandId=command_id)
     pending = [i for page in pages for i in page["CommandInvocations"]]

@@ -6,11 +6,17 @@ response class with a simulation over instances the test declares: tag targeting
 agents, per-instance outcomes (Success, Failed, TimedOut, DeliveryTimedOut, or never finishing) that complete
 on a virtual clock, paginated invocation listings, cancellation, and throttling on demand. Every SendCommand
 request is kept for assertions.
+
+Documents are the spoke's: its patch wrapper and its snapshot document. ``AWS-RunPatchBaseline`` itself is refused
+with AccessDenied, as the spoke role refuses it (IAM cannot limit its parameters, so the role may not send it);
+any other document does not exist. The wrapper's parameters are checked as SSM checks a document's declared
+parameters: only those it declares, each within its allowed values.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -33,8 +39,6 @@ FAILED_STATUSES = {"Failed", "TimedOut", "Cancelled"}
 PATCH_PLUGINS = {"Linux": "PatchLinux", "Windows": "PatchWindows"}
 SNAPSHOT_PLUGINS = {"Linux": "LinuxSnapshot", "Windows": "WindowsSnapshot"}
 OUTPUT_LIMIT = 24_000
-PATCH_OPERATIONS = {"Install", "Scan"}
-REBOOT_OPTIONS = {"RebootIfNeeded", "NoReboot"}
 INVOCATION_PAGE = 50
 INSTANCE_INFORMATION_PAGE = 10
 AMI = "ami-0123456789abcdef0"
@@ -110,6 +114,9 @@ class Fleet:
     def __init__(self, clock: VirtualClock, *, name_prefix: str = conventions.DEFAULT_NAME_PREFIX) -> None:
         self.clock = clock
         self.snapshot_document = conventions.snapshot_document_name(name_prefix)
+        self.patch_document = conventions.patch_document_name(name_prefix)
+        # The spoke's own baseline override files: the only values (besides none) of the wrapper's BaselineOverride.
+        self.baselines: set[str] = set()
         self.instances: dict[tuple[str, str], list[SimInstance]] = {}
         self.commands: dict[str, SimCommand] = {}
         self.calls: list[tuple[str, str, str]] = []  # (operation, account, region)
@@ -220,10 +227,17 @@ class Fleet:
     def _send_command(self, response: SsmRequest) -> dict[str, Any]:
         request = {key: response._get_param(key) for key in _SEND_COMMAND_KEYS if response._get_param(key) is not None}
         document = request.get("DocumentName")
-        if document not in (conventions.PATCH_DOCUMENT_NAME, self.snapshot_document):
+        if document == conventions.AWS_PATCH_DOCUMENT_NAME:
+            raise ssm_error(
+                "AccessDeniedException",
+                f"User is not authorized to perform: ssm:SendCommand on document/{document} (the spoke role)",
+            )
+        if document not in (self.patch_document, self.snapshot_document):
             raise ssm_error("InvalidDocument", f"Document {document} does not exist in this account")
-        if document == conventions.PATCH_DOCUMENT_NAME:
-            _check_patch_parameters(request.get("Parameters", {}))
+        if document == self.patch_document:
+            _check_patch_parameters(request.get("Parameters", {}), self.baselines)
+        elif request.get("Parameters"):
+            raise ssm_error("InvalidParameters", f"{document} declares no parameters")
         if ("InstanceIds" in request) == ("Targets" in request):
             raise ssm_error("InvalidParameters", "give either InstanceIds or Targets")
         if len(request.get("InstanceIds", [])) > 50:
@@ -248,7 +262,7 @@ class Fleet:
                 str(uuid.uuid4()), response.current_account, response.region, request, self.clock.now()
             )
             for instance in targeted:
-                patching = document == conventions.PATCH_DOCUMENT_NAME
+                patching = document == self.patch_document
                 behaviour = instance.patch if patching else instance.snapshot
                 if instance.ping != "Online":
                     behaviour = Behaviour(status="DeliveryTimedOut", seconds=int(request.get("TimeoutSeconds", 3600)))
@@ -479,18 +493,29 @@ def _matches(instance: SimInstance, targets: list[dict[str, Any]]) -> bool:
     return True
 
 
-def _check_patch_parameters(parameters: dict[str, list[str]]) -> None:
-    operation = parameters.get("Operation", [""])[0]
-    reboot = parameters.get("RebootOption", ["RebootIfNeeded"])[0]
-    if operation not in PATCH_OPERATIONS:
-        raise ssm_error("InvalidParameters", f"Operation {operation!r} is not valid")
-    if reboot not in REBOOT_OPTIONS:
-        raise ssm_error("InvalidParameters", f"RebootOption {reboot!r} is not valid")
-    snapshot = parameters.get("SnapshotId", [""])[0]
-    try:
-        uuid.UUID(snapshot) if snapshot else None
-    except ValueError:
-        raise ssm_error("InvalidParameters", f"SnapshotId {snapshot!r} is not a UUID") from None
+def _check_patch_parameters(parameters: dict[str, list[str]], baselines: set[str]) -> None:
+    """The wrapper's parameters as SSM checks them: declared ones only, each one value within what it allows."""
+    declared = {
+        conventions.PATCH_OPERATION_PARAMETER: lambda value: value in conventions.PATCH_OPERATIONS,
+        conventions.PATCH_REBOOT_OPTION_PARAMETER: lambda value: value in conventions.PATCH_REBOOT_OPTIONS,
+        conventions.PATCH_SNAPSHOT_ID_PARAMETER: lambda value: (
+            re.fullmatch(conventions.PATCH_SNAPSHOT_ID_PATTERN, value) is not None
+        ),
+        conventions.PATCH_BASELINE_OVERRIDE_PARAMETER: lambda value: value == "" or value in baselines,
+    }
+    for name, values in parameters.items():
+        if name not in declared:
+            raise ssm_error("InvalidParameters", f"Parameter {name!r} is not declared by the document")
+        if len(values) != 1 or not declared[name](values[0]):
+            raise ssm_error("InvalidParameters", f"{name} {values!r} is not valid")
+    required_parameters = (
+        conventions.PATCH_OPERATION_PARAMETER,
+        conventions.PATCH_REBOOT_OPTION_PARAMETER,
+        conventions.PATCH_SNAPSHOT_ID_PARAMETER,
+    )
+    for required in required_parameters:
+        if required not in parameters:
+            raise ssm_error("InvalidParameters", f"Parameter {required!r} is required")
 
 
 def _parse(text: str) -> datetime:

@@ -77,6 +77,7 @@ class Rehearsal:
     # Creates the state machine from the generated definition (moto parses it for most of a second, so only the
     # tests that run it pay for it).
     create_state_machine: Callable[[], str]
+    state_machine_name: str
     table_name: str
     topic_arn: str
     approval_topic_arn: str
@@ -94,6 +95,9 @@ class Rehearsal:
     approval_wait_seconds: float = 30.0
     approval_timeouts: list[int] = field(default_factory=list)
     assumed: list[dict[str, str]] = field(default_factory=list)
+    # Executions a handler test declares instead of running the workflow: execution ARN -> status, what
+    # DescribeExecution answers for them (``declare_execution``).
+    declared_executions: dict[str, str] = field(default_factory=dict)
     errors: list[tuple[str, str]] = field(default_factory=list)
     monkeypatch: pytest.MonkeyPatch = field(default_factory=pytest.MonkeyPatch)
     # Each function's environment as its template gives it, resolved (what its container reads).
@@ -104,6 +108,17 @@ class Rehearsal:
     @functools.cached_property
     def state_machine_arn(self) -> str:
         return self.create_state_machine()
+
+    def execution_arn(self, run_id: str) -> str:
+        """The ARN of the run's execution of the hub's state machine (whether or not it has been created)."""
+        return f"arn:aws:states:{HUB_REGION}:{HUB_ACCOUNT}:execution:{self.state_machine_name}:{run_id}"
+
+    def declare_execution(self, run_id: str, status: str) -> str:
+        """An execution of the hub's state machine named ``run_id`` whose status is ``status`` (RUNNING, ABORTED,
+        ...), for handler tests that need one without running the workflow; its ARN."""
+        execution_arn = self.execution_arn(run_id)
+        self.declared_executions[execution_arn] = status
+        return execution_arn
 
     def run(self, document: dict[str, Any], run_id: str, *, timeout_seconds: float = 120) -> dict[str, Any]:
         """Start an execution named ``run_id`` with ``document`` and wait for it to end."""
@@ -316,8 +331,11 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
         secret_arn = boto3.client("secretsmanager", region_name=HUB_REGION).create_secret(
             Name=name_of("SpokeExternalIdSecret", "Name"), SecretString=EXTERNAL_ID
         )["ARN"]
+        machine_name = name_of("PatchRunStateMachine", "StateMachineName")
+        state_machine_arn = f"arn:aws:states:{HUB_REGION}:{HUB_ACCOUNT}:stateMachine:{machine_name}"
         physical = {
             **parameters,
+            "PatchRunStateMachine": state_machine_arn,
             "PatchRunsTable": table_name,
             "ArtifactBucket": ARTIFACT_BUCKET_NAME,
             "RunNotificationsTopic": topic_arn,
@@ -357,6 +375,7 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
             clock,
             fleet,
             create_state_machine,
+            machine_name,
             table_name,
             topic_arn,
             approval_topic_arn,
@@ -376,6 +395,7 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
         moto_shims.replace_timeout_seconds_path(monkeypatch, hub._approval_timeout)
         moto_shims.check_assume_role(monkeypatch, hub._check_assume_role)
         moto_shims.route_lambda_invokes(monkeypatch, hub._route)
+        moto_shims.declare_executions(monkeypatch, hub.declared_executions)
         original_api_call = BaseClient._make_api_call
 
         def recording_api_call(client: Any, operation: str, params: Any) -> Any:

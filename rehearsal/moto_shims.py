@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import botocore.loaders
@@ -216,6 +217,35 @@ def route_lambda_invokes(monkeypatch: pytest.MonkeyPatch, route: Callable[[str, 
             function_name, body, response_headers
         ),
     )
+
+
+def declare_executions(monkeypatch: pytest.MonkeyPatch, declared: Mapping[str, str]) -> None:
+    """DescribeExecution answers the executions in ``declared`` (ARN -> status) from there, and the others from
+    moto. moto knows only executions it runs, and cannot stop one waiting for a callback (``stop_execution``
+    leaves it RUNNING until the wait ends, then reports how the wait ended); a handler test declares the status it
+    needs instead."""
+    check_version()
+    original = StepFunctionResponse.describe_execution
+
+    def describe_execution(response: StepFunctionResponse) -> Any:
+        execution_arn = str(response._get_param("executionArn"))
+        if execution_arn not in declared:
+            return original(response)
+        machine, _, name = execution_arn.replace(":execution:", ":stateMachine:", 1).rpartition(":")
+        started = datetime(2026, 12, 8, 8, 0, tzinfo=UTC)
+        described = {
+            "executionArn": execution_arn,
+            "stateMachineArn": machine,
+            "name": name,
+            "status": declared[execution_arn],
+            "startDate": started,
+            "input": "{}",
+        }
+        if declared[execution_arn] != "RUNNING":
+            described["stopDate"] = started
+        return ActionResult(described)
+
+    monkeypatch.setattr(StepFunctionResponse, "describe_execution", describe_execution)
 
 
 # What an SSM operation of a simulator receives: moto's response (_get_param, current_account, region).

@@ -9,11 +9,17 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from handlers.contract import conventions
 from rehearsal.fleet import NEVER, Behaviour, Fleet, VirtualClock, _client
 
 ACCOUNT = "222222222222"
 REGION = "eu-west-1"
-PATCH = {"Operation": ["Install"], "RebootOption": ["NoReboot"]}
+WRAPPER = conventions.patch_document_name()
+PATCH = {
+    "Operation": ["Install"],
+    "RebootOption": ["NoReboot"],
+    "SnapshotId": ["4b95ca39-fcc6-525c-a327-2cd6b91fab87"],
+}
 WEB = [{"Key": "tag:PatchGroup", "Values": ["web"]}]
 
 
@@ -35,7 +41,7 @@ def test_tag_targets_reach_only_managed_matching_instances_of_that_account(fleet
     fleet.add(ACCOUNT, REGION, 1, ping=None)
     fleet.add("333333333333", REGION, 2)
 
-    command = ssm().send_command(DocumentName="AWS-RunPatchBaseline", Targets=WEB, Parameters=PATCH)["Command"]
+    command = ssm().send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH)["Command"]
 
     assert command["TargetCount"] == 2
     assert sorted(fleet.sent()[0].invocations) == sorted(web)
@@ -44,9 +50,7 @@ def test_tag_targets_reach_only_managed_matching_instances_of_that_account(fleet
 def test_commands_complete_on_the_virtual_clock(fleet: Fleet) -> None:
     fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(seconds=100))
     client = ssm()
-    command_id = client.send_command(DocumentName="AWS-RunPatchBaseline", Targets=WEB, Parameters=PATCH)["Command"][
-        "CommandId"
-    ]
+    command_id = client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH)["Command"]["CommandId"]
 
     assert client.list_commands(CommandId=command_id)["Commands"][0]["Status"] == "InProgress"
     fleet.clock.advance(100)
@@ -57,9 +61,9 @@ def test_failures_timeouts_and_offline_agents_end_as_ssm_reports_them(fleet: Fle
     failed = fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(status="Failed", response_code=1, seconds=10))[0]
     offline = fleet.add(ACCOUNT, REGION, 1, ping="ConnectionLost")[0]
     client = ssm()
-    command_id = client.send_command(
-        DocumentName="AWS-RunPatchBaseline", Targets=WEB, Parameters=PATCH, TimeoutSeconds=60
-    )["Command"]["CommandId"]
+    command_id = client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH, TimeoutSeconds=60)["Command"][
+        "CommandId"
+    ]
     fleet.clock.advance(60)
 
     invocations = client.list_command_invocations(CommandId=command_id, Details=True)["CommandInvocations"]
@@ -74,9 +78,7 @@ def test_failures_timeouts_and_offline_agents_end_as_ssm_reports_them(fleet: Fle
 def test_invocations_are_paginated(fleet: Fleet) -> None:
     fleet.add(ACCOUNT, REGION, 120)
     client = ssm()
-    command_id = client.send_command(DocumentName="AWS-RunPatchBaseline", Targets=WEB, Parameters=PATCH)["Command"][
-        "CommandId"
-    ]
+    command_id = client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH)["Command"]["CommandId"]
 
     first = client.list_command_invocations(CommandId=command_id)
     pages = list(client.get_paginator("list_command_invocations").paginate(CommandId=command_id))
@@ -90,9 +92,7 @@ def test_cancel_stops_what_is_still_running(fleet: Fleet) -> None:
     done = fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(seconds=10))[0]
     stuck = fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(status=NEVER))[0]
     client = ssm()
-    command_id = client.send_command(DocumentName="AWS-RunPatchBaseline", Targets=WEB, Parameters=PATCH)["Command"][
-        "CommandId"
-    ]
+    command_id = client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH)["Command"]["CommandId"]
     fleet.clock.advance(20)
 
     client.cancel_command(CommandId=command_id)
@@ -117,12 +117,41 @@ def test_describe_instance_information_lists_managed_instances_with_pagination(f
     assert {info["PlatformType"] for info in listed} == {"Windows"}
 
 
+def test_only_the_spokes_documents_may_be_sent_and_aws_patching_document_is_denied(fleet: Fleet) -> None:
+    fleet.add(ACCOUNT, REGION, 1)
+    client = ssm()
+
+    with pytest.raises(ClientError, match=r"AccessDenied.*ssm:SendCommand on document/AWS-RunPatchBaseline"):
+        client.send_command(DocumentName="AWS-RunPatchBaseline", Targets=WEB, Parameters={"Operation": ["Install"]})
+    with pytest.raises(ClientError, match=r"InvalidParameters.*'InstallOverrideList' is not declared"):
+        client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH | {"InstallOverrideList": ["s3://x"]})
+    with pytest.raises(ClientError, match=r"InvalidParameters.*RebootOption"):
+        client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH | {"RebootOption": ["Always"]})
+    with pytest.raises(ClientError, match=r"InvalidParameters.*SnapshotId"):
+        client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH | {"SnapshotId": ["../../etc"]})
+    with pytest.raises(ClientError, match=r"InvalidParameters.*'RebootOption' is required"):
+        client.send_command(
+            DocumentName=WRAPPER, Targets=WEB, Parameters={k: v for k, v in PATCH.items() if k != "RebootOption"}
+        )
+    attacker_baseline = {"BaselineOverride": ["s3://attacker/baseline.json"]}
+    with pytest.raises(ClientError, match=r"InvalidParameters.*BaselineOverride"):
+        client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH | attacker_baseline)
+    with pytest.raises(ClientError, match=r"InvalidParameters.*declares no parameters"):
+        client.send_command(DocumentName=fleet.snapshot_document, Targets=WEB, Parameters={"Commands": ["id"]})
+    assert fleet.sent() == []
+    fleet.baselines.add("s3://spoke-baselines/critical-only.json")
+    own_baseline = {"BaselineOverride": ["s3://spoke-baselines/critical-only.json"]}
+    client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH | own_baseline)
+    client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH | {"BaselineOverride": [""]})
+    assert len(fleet.sent()) == 2
+
+
 def test_invalid_documents_parameters_and_unknown_commands_are_refused(fleet: Fleet) -> None:
     client = ssm()
     with pytest.raises(ClientError, match="InvalidDocument"):
         client.send_command(DocumentName="AWS-RunShellScript", Targets=WEB)
     with pytest.raises(ClientError, match="InvalidParameters"):
-        client.send_command(DocumentName="AWS-RunPatchBaseline", Targets=WEB, Parameters={"Operation": ["Reboot"]})
+        client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH | {"Operation": ["Reboot"]})
     with pytest.raises(ClientError, match="InvalidCommandId"):
         client.list_commands(CommandId="8d3b2b4e-0000-0000-0000-000000000000")
     assert fleet.sent() == []
@@ -133,7 +162,7 @@ def test_throttling_can_be_injected_per_operation_and_account(fleet: Fleet) -> N
     fleet.throttle("send_command", times=1, account_id=ACCOUNT)
     client = ssm()
 
-    command = client.send_command(DocumentName="AWS-RunPatchBaseline", Targets=WEB, Parameters=PATCH)["Command"]
+    command = client.send_command(DocumentName=WRAPPER, Targets=WEB, Parameters=PATCH)["Command"]
 
     assert command["TargetCount"] == 1  # the SDK retried the throttled call
     assert fleet.count("send_command") == 2

@@ -44,6 +44,16 @@ AWS_PATCH_DOCUMENT_NAME = "AWS-RunPatchBaseline"
 # The spoke's patch document: a wrapper around AWS-RunPatchBaseline whose parameters are enums and a UUID (and a
 # baseline override chosen from a list the spoke owns). The only patching document the hub may send.
 PATCH_WRAPPER_DOCUMENT_NAME = "{prefix}-RunPatchBaseline"
+# The wrapper's parameters (the spoke declares each with its allowed values; SSM refuses any other value, and any
+# parameter the document does not declare). The hub sends the first three; the baseline override is optional and
+# names one of the spoke's own override files (empty: the patch group's baseline), never a baseline's content.
+PATCH_OPERATION_PARAMETER = "Operation"
+PATCH_OPERATIONS = ("Scan", "Install")
+PATCH_REBOOT_OPTION_PARAMETER = "RebootOption"
+PATCH_REBOOT_OPTIONS = ("RebootIfNeeded", "NoReboot")
+PATCH_SNAPSHOT_ID_PARAMETER = "SnapshotId"  # a UUID: every instance of a run shares one baseline snapshot
+PATCH_SNAPSHOT_ID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+PATCH_BASELINE_OVERRIDE_PARAMETER = "BaselineOverride"
 
 # The hub's fleet roles (HUB_FLEET_ROLE_NAME purposes): spoke roles trust exactly these.
 FLEET_PURPOSES = ("cancel", "discover", "poll", "record", "send", "snapshots")

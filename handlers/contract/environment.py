@@ -57,6 +57,7 @@ EXTERNAL_ID_SECRET_ARN = Variable("EXTERNAL_ID_SECRET_ARN", str)
 ARTIFACT_BUCKET = Variable("ARTIFACT_BUCKET", str)
 INSTANCE_OUTPUT = Variable("INSTANCE_OUTPUT", bool)
 NOTIFICATION_TOPIC_ARN = Variable("NOTIFICATION_TOPIC_ARN", str)
+PATCH_RUN_STATE_MACHINE_ARN = Variable("PATCH_RUN_STATE_MACHINE_ARN", str)
 ACCOUNT_CONCURRENCY = Variable("ACCOUNT_CONCURRENCY", int)
 REGION_CONCURRENCY = Variable("REGION_CONCURRENCY", int)
 APPROVAL_TOPIC_ARN = Variable("APPROVAL_TOPIC_ARN", str)
@@ -216,3 +217,5 @@ class ApprovalDecisionEnv(ApprovalLinkEnv):
 @dataclass(frozen=True, kw_only=True)
 class CancelRunEnv(SpokeAccessEnv):
     topic_arn: str = setting(NOTIFICATION_TOPIC_ARN)
+    # Whose executions it may act on: an event naming any other, or one still running, cancels nothing.
+    state_machine_arn: str = setting(PATCH_RUN_STATE_MACHINE_ARN)

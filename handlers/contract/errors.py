@@ -45,6 +45,11 @@ class SpokeAccessDenied(OrchestratorError):
     """The hub could not assume the spoke role (missing role, wrong ExternalId, trust mismatch)."""
 
 
+class NotThisRun(OrchestratorError):
+    """A fleet function was asked to act outside its run: no RUNNING run of the calling execution, a target outside
+    the run's stored plan, a wave not approved, a command the run did not send. Nothing was touched."""
+
+
 class CommandRejected(OrchestratorError):
     """SSM refused to send the command (invalid document, target or parameter)."""
 
@@ -86,6 +91,7 @@ ALL_ERRORS = (
     InvalidEvent,
     RunAlreadyExists,
     SpokeAccessDenied,
+    NotThisRun,
     CommandRejected,
     CommandDeadlineExceeded,
     FailureBudgetExceeded,

@@ -23,9 +23,12 @@ class Target:
 
 @dataclass(frozen=True, kw_only=True)
 class TargetEvent:
-    """What every per-target event starts with (``runId``, ``waveIndex``, ``accountId``, ``region``)."""
+    """What every per-target event starts with (``runId``, ``executionId``, ``waveIndex``, ``accountId``,
+    ``region``). ``executionId`` is the run's own execution (a Distributed Map child carries its parent's): the
+    handler checks it against the run record before acting (``handlers.domain.guard``)."""
 
     run_id: str
+    execution_id: str
     wave_index: int
     account_id: str
     region: str

@@ -123,6 +123,9 @@ class RunTable:
 
     # Waves -------------------------------------------------------------------------------------------------------
 
+    def get_wave(self, run_id: str, wave_index: int) -> WaveRecord | None:
+        return cast(WaveRecord | None, self._get(run_pk(run_id), table.wave_sk(wave_index)))
+
     def waves(self, run_id: str) -> list[WaveRecord]:
         return [cast(WaveRecord, item) for item in self.items(run_id, table.WAVE_PREFIX)]
 
@@ -281,6 +284,11 @@ class RunTable:
         }
         voted = self._update(approval_pk(approval_id), table.META, updates.APPROVAL_VOTED, values, new=True)
         return cast(ApprovalRecord | None, voted)
+
+    def approval_decision(self, approval_id: str) -> ApprovalRecord | None:
+        """The approval's decision as the workflow reads it (``APPROVAL_DECISION_ATTRIBUTES``): never the token."""
+        item = self._get(approval_pk(approval_id), table.META, attributes=table.APPROVAL_DECISION_ATTRIBUTES)
+        return cast(ApprovalRecord | None, item)
 
     def claim_decision(self, approval_id: str, claim: DecisionClaim) -> ApprovalRecord | None:
         """PENDING -> DECIDED, once, recording who decided, from where and when; the approval as decided, or None

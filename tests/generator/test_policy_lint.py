@@ -38,6 +38,7 @@ KNOWN_FALSE_POSITIVES = {
     ("CloudFormationExecutionRole", "UNKNOWN_ACTION", "lambda:GetFunctionScalingConfig"),
     ("CloudFormationExecutionRole", "UNKNOWN_ACTION", "s3:GetBucketAbac"),
     ("DeployRole", "RESOURCE_MISMATCH", "cloudformation:CreateStackInstances"),
+    ("CancelRunFunctionRole", "RESOURCE_MISMATCH", "states:DescribeExecution"),
 }
 
 

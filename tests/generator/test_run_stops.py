@@ -50,3 +50,16 @@ def test_only_the_rule_may_invoke_cancel_run(hub: dict[str, Any]) -> None:
     assert permission["SourceArn"] == {"Fn::GetAtt": ["RunStoppedRule", "Arn"]}
     role = hub["Resources"]["CancelRunFunctionRole"]["Properties"]
     assert role["RoleName"] == {"Fn::Sub": "${NamePrefix}-fleet-cancel-${AWS::Region}"}  # spoke roles trust it
+
+
+def test_cancel_run_may_ask_only_about_its_own_state_machines_executions(hub: dict[str, Any]) -> None:
+    variables = hub["Resources"]["CancelRunFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["PATCH_RUN_STATE_MACHINE_ARN"] == {"Ref": "PatchRunStateMachine"}
+    statements = hub["Resources"]["CancelRunFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    (describe,) = [s for s in statements if "states:DescribeExecution" in s["Action"]]
+    assert describe["Action"] == ["states:DescribeExecution"]
+    (resource,) = describe["Resource"]
+    assert resource["Fn::Sub"][0] == "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${Name}:*"
+    machine_name = hub["Resources"]["PatchRunStateMachine"]["Properties"]["StateMachineName"]
+    assert resource["Fn::Sub"][1] == {"Name": machine_name}
+    assert not any(s["Action"] != ["states:DescribeExecution"] and "states:" in str(s["Action"]) for s in statements)

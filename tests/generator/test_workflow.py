@@ -243,3 +243,37 @@ def _cycles_from(start: str, graph: dict[str, list[str]]) -> Iterator[list[str]]
                 yield path
             elif successor not in path and successor > start:
                 stack.append((successor, [*path, successor]))
+
+
+FLEET_FUNCTIONS = {"Discover", "SendCommand", "PollCommand", "StoreSnapshots", "RecordTarget"}
+
+
+def test_every_fleet_task_carries_the_runs_own_execution_id_and_nothing_that_decides_a_command(
+    definition: dict[str, Any],
+) -> None:
+    fleet_tasks = {
+        name: task
+        for name, task in lambda_tasks(definition)
+        if any(f"${{{function}FunctionArn}}" == task["Parameters"]["FunctionName"] for function in FLEET_FUNCTIONS)
+    }
+    assert len(fleet_tasks) == 8  # Discover, two sends, two polls, StoreSnapshots, RecordTarget and its failure
+    for name, task in fleet_tasks.items():
+        payload = task["Parameters"]["Payload"]
+        assert payload["executionId.$"] == "$.executionId", name
+        assert not {"settings.$", "wave.$", "selector.$", "rerunOf.$"} & set(payload), name
+        assert "deadline.$" not in payload.get("command", {}), name
+        # A refusal is never retried and never recorded as the target's failure.
+        retried = {error for rule in task["Retry"] for error in rule["ErrorEquals"]}
+        assert errors.NotThisRun.error_name() not in retried, name
+        if name != "RecordTargetFailure":
+            assert task["Catch"][0]["ErrorEquals"] == [errors.NotThisRun.error_name()], name
+    # Read in the run's own execution, then carried by every map below it (a Distributed Map child has its own id).
+    carried = {
+        name: state["ItemSelector"]["executionId.$"] for name, state in states(definition) if state["Type"] == "Map"
+    }
+    assert carried == {
+        "Waves": "$$.Execution.Id",
+        "TargetGroups": "$.executionId",
+        "Accounts": "$.executionId",
+        "Regions": "$.executionId",
+    }

@@ -17,6 +17,7 @@ from generator.asl.workflow.approval import wave_approval
 from generator.asl.workflow.command_loop import command_loop
 from generator.asl.workflow.target import target
 from generator.asl.workflow.waves import account, target_group, wave
+from handlers.contract.errors import NotThisRun
 
 FUNCTIONS = WorkflowFunctions(
     **{
@@ -60,10 +61,12 @@ def test_a_target_is_closed_and_records_its_own_failure() -> None:
     assert fragment.ends == ()
     validate(fragment.graph())
     # Reached only through Catch rules, yet in the graph without any wiring by hand.
-    assert {"RecordTargetFailure", "TargetUnrecorded"} <= set(states)
+    assert {"RecordTargetFailure", "TargetUnrecorded", "TargetRefused"} <= set(states)
     for name, state in states.items():
         if isinstance(state, Task) and name != "RecordTargetFailure":
-            assert [rule.next.name for rule in state.catch] == ["RecordTargetFailure"], name
+            # A refusal (NotThisRun) is not recorded as the target's failure: recording would be refused too.
+            assert [rule.next.name for rule in state.catch] == ["TargetRefused", "RecordTargetFailure"], name
+            assert state.catch[0].error_equals == (NotThisRun.error_name(),), name
 
 
 def test_the_approval_is_open_where_a_wave_proceeds_and_refusals_end_in_their_own_fail() -> None:

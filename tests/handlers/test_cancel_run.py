@@ -8,11 +8,11 @@ import boto3
 import pytest
 
 from handlers.contract import table
-from handlers.contract.errors import InvalidEvent, SpokeAccessDenied
+from handlers.contract.errors import InvalidEvent, NotThisRun, SpokeAccessDenied
 from handlers.records.codec import to_item
 from rehearsal.fleet import NEVER, Behaviour
 from rehearsal.hub import HUB_ACCOUNT, HUB_REGION, Rehearsal
-from tests.handlers.test_send_command import SETTINGS
+from tests.handlers.targets import SELECTOR
 
 RUN_ID = "stopped-run"
 STILL_PATCHING, FINISHED = "222222222222", "333333333333"
@@ -38,14 +38,16 @@ def status_change(status: str, run_id: str = RUN_ID) -> dict[str, Any]:
 
 
 def started_run(hub: Rehearsal) -> dict[str, str]:
-    """A recorded run with a patch command running in two accounts; one of the targets has since been recorded."""
+    """A recorded run (its execution RUNNING) with a patch command running in two accounts; one of the targets has
+    since been recorded."""
     document = {
         "operation": "Install",
         "rebootOption": "NoReboot",
-        "selector": SETTINGS["selector"],
+        "selector": SELECTOR,
         "waves": [{"name": "all", "targets": [{"accounts": [STILL_PATCHING, FINISHED], "regions": [REGION]}]}],
     }
-    hub.invoke("ValidateRun", {"runId": RUN_ID, "executionId": f"arn:execution:{RUN_ID}", "document": document})
+    execution_arn = hub.declare_execution(RUN_ID, "RUNNING")
+    hub.invoke("ValidateRun", {"runId": RUN_ID, "executionId": execution_arn, "document": document})
     commands = {}
     for account in (STILL_PATCHING, FINISHED):
         hub.fleet.add(account, REGION, 2, patch=Behaviour(status=NEVER))
@@ -53,12 +55,11 @@ def started_run(hub: Rehearsal) -> dict[str, str]:
             "SendCommand",
             {
                 "runId": RUN_ID,
+                "executionId": execution_arn,
                 "waveIndex": 0,
                 "accountId": account,
                 "region": REGION,
                 "phase": "patch",
-                "settings": SETTINGS,
-                "wave": {"index": 0, "maxConcurrency": "5", "maxErrors": "1"},
             },
         )
         commands[account] = sent["commandId"]
@@ -84,6 +85,7 @@ def cancelled(hub: Rehearsal, command_id: str) -> bool:
 
 def test_a_stopped_run_leaves_no_command_running_and_its_record_closed(hub: Rehearsal) -> None:
     commands = started_run(hub)
+    hub.declare_execution(RUN_ID, "ABORTED")
 
     result = hub.invoke("CancelRun", status_change("ABORTED"))
 
@@ -104,6 +106,7 @@ def test_a_stopped_run_leaves_no_command_running_and_its_record_closed(hub: Rehe
 
 def test_a_repeated_delivery_cancels_nothing_twice_and_closes_nothing_twice(hub: Rehearsal) -> None:
     started_run(hub)
+    hub.declare_execution(RUN_ID, "TIMED_OUT")
     hub.invoke("CancelRun", status_change("TIMED_OUT"))
     calls = hub.fleet.count("CancelCommand")
     notified = len(hub.notifications())
@@ -118,6 +121,7 @@ def test_a_repeated_delivery_cancels_nothing_twice_and_closes_nothing_twice(hub:
 def test_a_run_finalize_closed_keeps_its_record(hub: Rehearsal) -> None:
     started_run(hub)
     hub.invoke("Finalize", {"runId": RUN_ID, "halt": {"Error": "FailureBudgetExceeded", "Cause": "too many"}})
+    hub.declare_execution(RUN_ID, "FAILED")
 
     result = hub.invoke("CancelRun", status_change("FAILED"))
 
@@ -130,6 +134,7 @@ def test_a_run_finalize_closed_keeps_its_record(hub: Rehearsal) -> None:
 
 def test_a_spoke_that_refuses_fails_the_delivery_so_it_is_retried(hub: Rehearsal) -> None:
     commands = started_run(hub)
+    hub.declare_execution(RUN_ID, "ABORTED")
     hub.denied_accounts.add(STILL_PATCHING)
 
     with pytest.raises(SpokeAccessDenied, match=STILL_PATCHING):
@@ -146,6 +151,44 @@ def test_a_run_that_ended_normally_is_not_touched(hub: Rehearsal) -> None:
 
     assert hub.invoke("CancelRun", status_change("SUCCEEDED")) == {"runId": RUN_ID, "cancelled": 0, "closed": False}
     assert not cancelled(hub, commands[STILL_PATCHING])
+
+
+def test_a_forged_stop_event_for_a_live_run_cancels_nothing_and_says_why(hub: Rehearsal) -> None:
+    commands = started_run(hub)  # its execution is still RUNNING
+
+    with pytest.raises(NotThisRun, match=f"^the event says '{RUN_ID}' ended ABORTED, but its execution is RUNNING$"):
+        hub.invoke("CancelRun", status_change("ABORTED"))
+
+    assert hub.fleet.count("cancel_command") == 0
+    assert not any(cancelled(hub, command_id) for command_id in commands.values())
+    meta = hub.item(RUN_ID, table.META)
+    assert meta is not None
+    assert meta["status"] == "RUNNING"
+    assert hub.notifications() == []
+    # Once it has really stopped, the same event (redelivered) does its job.
+    hub.declare_execution(RUN_ID, "ABORTED")
+    assert hub.invoke("CancelRun", status_change("ABORTED"))["cancelled"] == 1
+
+
+def test_a_stop_event_for_an_execution_this_hub_does_not_have_cancels_nothing(hub: Rehearsal) -> None:
+    started_run(hub)
+
+    expected = r"^the event says 'elsewhere' ended FAILED, but this hub has no such execution$"
+    with pytest.raises(NotThisRun, match=expected):
+        hub.invoke("CancelRun", status_change("FAILED", run_id="elsewhere"))
+
+    assert hub.fleet.count("cancel_command") == 0
+
+
+def test_the_recorded_status_is_the_executions_not_the_events(hub: Rehearsal) -> None:
+    started_run(hub)
+    hub.declare_execution(RUN_ID, "TIMED_OUT")
+
+    hub.invoke("CancelRun", status_change("ABORTED"))
+
+    meta = hub.item(RUN_ID, table.META)
+    assert meta is not None
+    assert meta["status"] == "TIMED_OUT"
 
 
 def test_cancel_run_refuses_an_event_that_is_not_an_execution_status_change(hub: Rehearsal) -> None:

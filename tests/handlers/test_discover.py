@@ -6,10 +6,11 @@ import pytest
 
 from handlers.contract.errors import InvalidEvent, SpokeAccessDenied
 from rehearsal.hub import EXTERNAL_ID, Rehearsal
-from tests.handlers.targets import ACCOUNT, REGION, SETTINGS, TARGET, discover, instance, run_table
+from tests.handlers.targets import ACCOUNT, DOCUMENT, REGION, discover, instance, record_run, run_table, target
 
 
 def test_discover_counts_reachable_and_records_why_the_rest_are_not(hub: Rehearsal) -> None:
+    record_run(hub)
     online = hub.fleet.add(ACCOUNT, REGION, 55)  # more than one DescribeInstanceInformation filter batch
     offline = hub.fleet.add(ACCOUNT, REGION, 1, ping="ConnectionLost")[0]
     unmanaged = hub.fleet.add(ACCOUNT, REGION, 1, ping=None)[0]
@@ -34,10 +35,13 @@ def test_discover_counts_reachable_and_records_why_the_rest_are_not(hub: Rehears
 
 
 def test_a_rerun_discovers_only_the_instances_the_earlier_run_did_not_patch(hub: Rehearsal) -> None:
+    record_run(hub, run_id="earlier")
+    hub.invoke("Finalize", {"runId": "earlier", "halt": {}})
+    record_run(hub, DOCUMENT | {"rerun": {"of": "earlier"}})
     failed, patched = hub.fleet.add(ACCOUNT, REGION, 2)
     run_table(hub).record_rerun_selection("run-1", "earlier", {(ACCOUNT, REGION): [failed]}, expires_at=1)
 
-    counts = hub.invoke("Discover", {**TARGET, "selector": SETTINGS["selector"], "rerunOf": "earlier"})
+    counts = discover(hub)
 
     assert counts["targeted"] == 1
     assert [item["instanceId"] for item in hub.items("run-1", "INSTANCE#")] == [failed]
@@ -45,13 +49,16 @@ def test_a_rerun_discovers_only_the_instances_the_earlier_run_did_not_patch(hub:
 
 
 def test_discover_refuses_an_event_without_its_target_naming_the_field(hub: Rehearsal) -> None:
+    record_run(hub)
+    incomplete = {key: value for key, value in target(hub).items() if key != "accountId"}
     with pytest.raises(InvalidEvent, match=r"event\.accountId: required"):
-        hub.invoke("Discover", {"runId": "run-1", "waveIndex": 0, "region": REGION, "selector": {"tags": {}}})
-    with pytest.raises(InvalidEvent, match=r"event\.selector\.tags\.PatchGroup: expected list, got str"):
-        hub.invoke("Discover", {**TARGET, "selector": {"tags": {"PatchGroup": "web"}}})
+        hub.invoke("Discover", incomplete)
+    with pytest.raises(InvalidEvent, match=r"event\.waveIndex: expected int, got str"):
+        hub.invoke("Discover", target(hub) | {"waveIndex": "0"})
 
 
 def test_spoke_roles_are_assumed_with_the_external_id_and_the_run_as_source_identity(hub: Rehearsal) -> None:
+    record_run(hub)
     discover(hub)
 
     assert hub.assumed == [
@@ -64,6 +71,7 @@ def test_spoke_roles_are_assumed_with_the_external_id_and_the_run_as_source_iden
 
 
 def test_a_spoke_role_that_cannot_be_assumed_is_a_clear_error(hub: Rehearsal) -> None:
+    record_run(hub)
     hub.denied_accounts.add(ACCOUNT)
 
     with pytest.raises(SpokeAccessDenied, match=f"cannot assume arn:aws:iam::{ACCOUNT}:role/patch-orchestrator-spoke-"):

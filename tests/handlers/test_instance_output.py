@@ -6,8 +6,9 @@ import fnmatch
 
 from rehearsal.hub import ARTIFACT_BUCKET_NAME, Rehearsal
 from rehearsal.template import generated_template, resolve
+from tests.handlers.targets import ACCOUNT, REGION, record_run, send
 
-ACCOUNT, OTHER_ACCOUNT = "222222222222", "333333333333"
+OTHER_ACCOUNT = "333333333333"
 
 
 def bucket_write_pattern(account: str) -> str:
@@ -26,33 +27,18 @@ def bucket_write_pattern(account: str) -> str:
 
 
 def test_instances_write_output_under_their_own_accounts_prefix(hub: Rehearsal) -> None:
+    record_run(hub)
+    instance_id = hub.fleet.add(ACCOUNT, REGION, 1)[0]
     hub.set_setting("INSTANCE_OUTPUT", "true")
-    hub.fleet.add(ACCOUNT, "eu-west-1", 1)
 
-    hub.invoke(
-        "SendCommand",
-        {
-            "runId": "run-1",
-            "waveIndex": 0,
-            "accountId": ACCOUNT,
-            "region": "eu-west-1",
-            "phase": "patch",
-            "settings": {
-                "operation": "Install",
-                "rebootOption": "NoReboot",
-                "snapshotId": "4b95ca39-fcc6-525c-a327-2cd6b91fab87",
-                "selector": {"tags": {"PatchGroup": ["web"]}},
-                "patchTimeoutMinutes": 60,
-            },
-            "wave": {"index": 0, "maxConcurrency": "5", "maxErrors": "1"},
-        },
-    )
+    send(hub)
 
     (sent,) = hub.fleet.sent()
     assert sent.request["OutputS3BucketName"] == ARTIFACT_BUCKET_NAME
-    # SSM writes <prefix>/<command id>/<instance id>/<plugin>/stdout.
-    written = (
-        f"arn:aws:s3:::{ARTIFACT_BUCKET_NAME}/{sent.request['OutputS3KeyPrefix']}/c-1/i-1/awsrunShellScript/stdout"
+    (written,) = hub.s3_keys(f"ssm/account-{ACCOUNT}/")
+    assert written.endswith(f"/{instance_id}/PatchLinux/stdout")
+    # What the bucket policy lets this account write, and not another organisation account.
+    assert fnmatch.fnmatchcase(f"arn:aws:s3:::{ARTIFACT_BUCKET_NAME}/{written}", bucket_write_pattern(ACCOUNT))
+    assert not fnmatch.fnmatchcase(
+        f"arn:aws:s3:::{ARTIFACT_BUCKET_NAME}/{written}", bucket_write_pattern(OTHER_ACCOUNT)
     )
-    assert fnmatch.fnmatchcase(written, bucket_write_pattern(ACCOUNT))
-    assert not fnmatch.fnmatchcase(written, bucket_write_pattern(OTHER_ACCOUNT))

@@ -6,15 +6,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from botocore.exceptions import ClientError
 
-from handlers.contract.errors import CommandDeadlineExceeded, InvalidEvent
+from handlers.contract.errors import CommandDeadlineExceeded, InvalidEvent, NotThisRun
 from rehearsal.fleet import NEVER, Behaviour
 from rehearsal.hub import Rehearsal
-from tests.handlers.targets import ACCOUNT, REGION, SETTINGS, TARGET, WAVE, instance, poll, send
+from tests.handlers.targets import ACCOUNT, DOCUMENT, REGION, instance, poll, record_run, send
 
 
 def test_poll_waits_then_records_every_instance_once_the_command_ends(hub: Rehearsal) -> None:
+    record_run(hub)
     ids = hub.fleet.add(ACCOUNT, REGION, 60, patch=Behaviour(seconds=300))  # two invocation pages
     failing = hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(status="Failed", response_code=2, stderr="no space"))
     command = send(hub)
@@ -36,6 +36,7 @@ def test_poll_waits_then_records_every_instance_once_the_command_ends(hub: Rehea
 
 
 def test_the_poll_result_carries_the_command_the_workflow_loops_on(hub: Rehearsal) -> None:
+    record_run(hub)
     hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(seconds=300))
     command = send(hub)
 
@@ -48,6 +49,7 @@ def test_the_poll_result_carries_the_command_the_workflow_loops_on(hub: Rehearsa
 
 
 def test_poll_never_waits_past_the_deadline(hub: Rehearsal) -> None:
+    record_run(hub)
     hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(status=NEVER))
     command = send(hub)
     hub.clock.advance(30 * 60 - 20)
@@ -56,12 +58,15 @@ def test_poll_never_waits_past_the_deadline(hub: Rehearsal) -> None:
 
 
 def test_polls_thin_out_as_a_command_runs_long(hub: Rehearsal) -> None:
+    record_run(hub, DOCUMENT | {"patchTimeoutMinutes": 240}, run_id="long-run")
     hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(status=NEVER))
-    settings = SETTINGS | {"patchTimeoutMinutes": 240}
-    command = hub.invoke("SendCommand", {**TARGET, "phase": "patch", "settings": settings, "wave": WAVE})
+    target = {"runId": "long-run", "executionId": hub.execution_arn("long-run"), "waveIndex": 0}
+    target |= {"accountId": ACCOUNT, "region": REGION}
+    command = hub.invoke("SendCommand", {**target, "phase": "patch"})
 
     def next_wait() -> int:
-        return int(hub.invoke("PollCommand", {**TARGET, "command": command, "settings": settings})["nextWaitSeconds"])
+        polled = {**target, "command": {"commandId": command["commandId"], "phase": "patch"}}
+        return int(hub.invoke("PollCommand", polled)["nextWaitSeconds"])
 
     assert next_wait() == 60  # just sent
     hub.clock.advance(2400)
@@ -71,6 +76,7 @@ def test_polls_thin_out_as_a_command_runs_long(hub: Rehearsal) -> None:
 
 
 def test_a_command_past_its_deadline_is_cancelled_and_ends_the_target(hub: Rehearsal) -> None:
+    record_run(hub)
     done = hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(seconds=60))[0]
     stuck = hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(status=NEVER))[0]
     command = send(hub)
@@ -84,18 +90,26 @@ def test_a_command_past_its_deadline_is_cancelled_and_ends_the_target(hub: Rehea
     assert instance(hub, stuck)["patch"]["status"] == "Cancelled"
 
 
-def test_poll_refuses_a_command_without_its_deadline(hub: Rehearsal) -> None:
-    with pytest.raises(InvalidEvent, match=r"event\.command\.deadline: required"):
-        hub.invoke("PollCommand", {**TARGET, "command": {"commandId": "x", "phase": "patch"}, "settings": SETTINGS})
+def test_the_deadline_is_the_ledgers_whatever_the_event_says(hub: Rehearsal) -> None:
+    record_run(hub)
+    hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(status=NEVER))
+    command = send(hub)
+
+    polled = poll(hub, command | {"deadline": "2026-12-08T09:00:01Z"})  # a deadline already past
+
+    assert (polled["done"], polled["deadline"]) == (False, command["deadline"])
+    assert hub.fleet.count("cancel_command") == 0
 
 
-def test_a_command_ssm_does_not_know_fails_the_poll(hub: Rehearsal) -> None:
-    unknown = {
-        "commandId": "00000000-0000-0000-0000-000000000000",
-        "phase": "patch",
-        "deadline": "2026-12-08T10:00:00Z",
-    }
+def test_only_the_command_the_run_sent_is_polled(hub: Rehearsal) -> None:
+    record_run(hub)
+    hub.fleet.add(ACCOUNT, REGION, 1, patch=Behaviour(status=NEVER))
+    send(hub)
+    unknown = {"commandId": "00000000-0000-0000-0000-000000000000", "phase": "patch"}
 
-    with pytest.raises(ClientError, match="InvalidCommandId"):
+    with pytest.raises(NotThisRun, match="is not the patch command run 'run-1' sent to 222222222222/eu-west-1"):
         poll(hub, unknown)
-    assert hub.items("run-1") == []
+    with pytest.raises(InvalidEvent, match=r"event\.command\.phase: 'reboot' is not one of snapshot, patch"):
+        poll(hub, unknown | {"phase": "reboot"})
+    assert hub.fleet.count("list_commands") == 0
+    assert hub.items("run-1", "INSTANCE#") == []

@@ -42,7 +42,7 @@ def deploy_fleet(hub: Rehearsal) -> None:
 
 
 def patched_accounts(hub: Rehearsal) -> set[str]:
-    return {command.account_id for command in hub.fleet.sent(document=conventions.PATCH_DOCUMENT_NAME)}
+    return {command.account_id for command in hub.fleet.sent(document=conventions.patch_document_name())}
 
 
 def test_an_approved_wave_is_patched_and_the_approver_is_in_the_run_record_and_report(hub: Rehearsal) -> None:

@@ -335,7 +335,7 @@ def test_fifty_and_more_targets_in_one_wave_respect_concurrency_and_are_all_reco
     recorded = hub.items("wide", "TARGET#")
     assert len(recorded) == 60
     assert {t["outcome"] for t in recorded} == {200}
-    assert len(hub.fleet.sent(document=conventions.PATCH_DOCUMENT_NAME)) == 60
+    assert len(hub.fleet.sent(document=conventions.patch_document_name())) == 60
     assert hub.max_open_targets <= 4 * 2
     assert hub.max_open_targets > 1  # and they did run side by side
     assert_every_targeted_instance_has_a_record(hub, "wide", set(accounts))

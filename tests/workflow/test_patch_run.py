@@ -69,7 +69,7 @@ def test_two_waves_three_accounts_two_regions_patch_every_instance(hub: Rehearsa
     )
 
     # One snapshot and one patch command per target, with the run's parameters; wave 1 after wave 0.
-    patches = hub.fleet.sent(document=conventions.PATCH_DOCUMENT_NAME)
+    patches = hub.fleet.sent(document=conventions.patch_document_name())
     snapshots = hub.fleet.sent(document=SNAPSHOT_DOCUMENT)
     assert len(patches) == len(snapshots) == 6
     for command in patches:
@@ -143,7 +143,7 @@ def test_partial_success_is_recorded_as_206_and_the_report_lists_the_failures(hu
     assert broken in page
     assert offline in page
     # SSM's tag targeting still addressed the offline instance; it could not deliver, and it stays unreachable.
-    (patch,) = hub.fleet.sent(document=conventions.PATCH_DOCUMENT_NAME)
+    (patch,) = hub.fleet.sent(document=conventions.patch_document_name())
     assert patch.invocations[offline].behaviour.status == "DeliveryTimedOut"
 
 
@@ -183,7 +183,7 @@ def test_scan_only_run_reports_without_snapshots(hub: Rehearsal) -> None:
 
     assert result["status"] == "SUCCEEDED", result.get("cause")
     assert hub.fleet.sent(document=SNAPSHOT_DOCUMENT) == []
-    patches = hub.fleet.sent(document=conventions.PATCH_DOCUMENT_NAME)
+    patches = hub.fleet.sent(document=conventions.patch_document_name())
     assert [c.request["Parameters"]["Operation"] for c in patches] == [["Scan"], ["Scan"]]
     assert hub.s3_keys("runs/scan/pre/") == []
     assert set(finals(hub, "scan").values()) == {"Succeeded"}

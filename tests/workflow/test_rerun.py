@@ -62,7 +62,7 @@ def test_a_rerun_patches_only_what_did_not_succeed(hub: Rehearsal, tmp_path: Pat
         A: sorted(broken_a),
         B: sorted(broken_b),
     }
-    assert all(c.document == conventions.PATCH_DOCUMENT_NAME and "Targets" not in c.request for c in commands)
+    assert all(c.document == conventions.patch_document_name() and "Targets" not in c.request for c in commands)
     finals = {i["instanceId"]: i["final"]["status"] for i in hub.items("first-rerun", "INSTANCE#")}
     assert finals == dict.fromkeys([*broken_a, *broken_b], "Succeeded")
     skipped = hub.item("first-rerun", table.target_sk(0, C, REGION))

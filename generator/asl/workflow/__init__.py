@@ -69,7 +69,14 @@ def patch_run_workflow(
         "Waves",
         wave(functions, run_table, state_machine_name).graph(),
         items_path="$.run.waves",
-        item_selector={"runId.$": "$.run.runId", "settings.$": "$.run.settings", "wave.$": "$$.Map.Item.Value"},
+        item_selector={
+            "runId.$": "$.run.runId",
+            # Carried down to every fleet function, which acts only for the execution the run record names (a
+            # Distributed Map child has an id of its own, so this is read here, in the run's own execution).
+            "executionId.$": "$$.Execution.Id",
+            "settings.$": "$.run.settings",
+            "wave.$": "$$.Map.Item.Value",
+        },
         max_concurrency=1,
         result_path=None,
         comment="Waves strictly in order; a halted wave fails its iteration, so later waves never start.",

@@ -42,7 +42,7 @@ def command_loop(
         f"Send{label}",
         send,
         extra_retry=(LEDGER_BUSY_RETRY,),
-        payload=target_payload(**{"phase": phase, "settings.$": "$.settings", "wave.$": "$.wave"}),
+        payload=target_payload(phase=phase),
         result_selector=_COMMAND_FIELDS,
         result_path="$.command",
         comment="At most one command per (run, wave, account, region, phase): the ledger makes retries reuse it.",
@@ -52,7 +52,7 @@ def command_loop(
     polled = invoke(
         f"Poll{label}",
         poll,
-        payload=target_payload(**{"command.$": "$.command", "settings.$": "$.settings"}),
+        payload=target_payload(command={"commandId.$": "$.command.commandId", "phase.$": "$.command.phase"}),
         result_selector=_COMMAND_FIELDS,
         result_path="$.command",
         catch=on_failure,

@@ -29,9 +29,11 @@ def invoke(name: str, function: FunctionTarget, *, extra_retry: tuple[Retry, ...
 
 
 def target_payload(**extra: Any) -> dict[str, Any]:
-    """What a target's handlers are sent: the run, the wave, the account and the region, and ``extra``."""
+    """What a target's handlers are sent: the run and its execution, the wave, the account and the region, and
+    ``extra``. Nothing else: what a command does comes from the run's stored plan (``handlers.domain.guard``)."""
     return {
         "runId.$": "$.runId",
+        "executionId.$": "$.executionId",
         "waveIndex.$": "$.wave.index",
         "accountId.$": "$.accountId",
         "region.$": "$.region",

@@ -7,6 +7,7 @@ from generator.asl.states import Catch, Condition, Pass
 from generator.asl.workflow.command_loop import command_loop
 from generator.asl.workflow.functions import WorkflowFunctions
 from generator.asl.workflow.invoke import ON_ANY_ERROR, invoke, target_payload
+from handlers.contract import errors
 from handlers.contract.conventions import PATCH, SNAPSHOT
 
 __all__ = ["target"]
@@ -31,11 +32,21 @@ def target(functions: WorkflowFunctions) -> Chain:
         comment="Every instance of the target gets a final record, with the error as the reason.",
         catch=(Catch(ON_ANY_ERROR, unrecorded, result_path=None),),
     )
-    on_failure = (Catch(ON_ANY_ERROR, chain(record_failure).close()),)
+    refused = Pass(
+        "TargetRefused",
+        comment="NotThisRun: the event did not match the run's record, plan or approval, so nothing was touched "
+        "or recorded; EvaluateWave sees the missing record and halts the run.",
+        end=True,
+    )
+    on_failure = (
+        # Recording the failure would be refused the same way: the run itself is in doubt, not the target.
+        Catch((errors.NotThisRun.error_name(),), refused, result_path=None),
+        Catch(ON_ANY_ERROR, chain(record_failure).close()),
+    )
     discover = invoke(
         "Discover",
         functions.discover,
-        payload=target_payload(**{"selector.$": "$.settings.selector", "rerunOf.$": "$.settings.rerunOf"}),
+        payload=target_payload(),
         result_selector={"targeted.$": "$.Payload.targeted", "unreachable.$": "$.Payload.unreachable"},
         result_path="$.discovery",
         catch=on_failure,
@@ -43,7 +54,7 @@ def target(functions: WorkflowFunctions) -> Chain:
     store = invoke(
         "StoreSnapshots",
         functions.store_snapshots,
-        payload=target_payload(**{"command.$": "$.command"}),
+        payload=target_payload(command={"commandId.$": "$.command.commandId"}),
         result_path=None,
         catch=on_failure,
     )

@@ -35,6 +35,7 @@ def wave(functions: WorkflowFunctions, run_table: TableTarget, state_machine_nam
         items_path="$.wave.targets",
         item_selector={
             "runId.$": "$.runId",
+            "executionId.$": "$.executionId",
             "settings.$": "$.settings",
             "wave": {
                 "index.$": "$.wave.index",
@@ -100,5 +101,12 @@ def account(functions: WorkflowFunctions) -> Chain:
 
 
 def _carried(**extra: Any) -> dict[str, Any]:
-    """What every iteration below a wave carries down: the run id, the run's settings, the slim wave."""
-    return {"runId.$": "$.runId", "settings.$": "$.settings", "wave.$": "$.wave", **extra}
+    """What every iteration below a wave carries down: the run id and its execution's, the run's settings, the slim
+    wave."""
+    return {
+        "runId.$": "$.runId",
+        "executionId.$": "$.executionId",
+        "settings.$": "$.settings",
+        "wave.$": "$.wave",
+        **extra,
+    }
