@@ -18,11 +18,13 @@ from troposphere.ssm import Document
 from generator import naming
 from handlers.contract import conventions
 
-# What AWS-RunPatchBaseline's own parameters accept, narrowed to what a run may choose.
-OPERATIONS = ("Scan", "Install")
-REBOOT_OPTIONS = ("RebootIfNeeded", "NoReboot")
-# The run's SnapshotId (a UUID, lower-case as Python writes it): every instance of a run shares one snapshot.
-SNAPSHOT_ID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+# What AWS-RunPatchBaseline's own parameters accept, narrowed to what a run may choose (the handlers send these).
+OPERATIONS = conventions.PATCH_OPERATIONS
+REBOOT_OPTIONS = conventions.PATCH_REBOOT_OPTIONS
+OPERATION = conventions.PATCH_OPERATION_PARAMETER
+REBOOT_OPTION = conventions.PATCH_REBOOT_OPTION_PARAMETER
+SNAPSHOT_ID = conventions.PATCH_SNAPSHOT_ID_PARAMETER
+BASELINE_OVERRIDE = conventions.PATCH_BASELINE_OVERRIDE_PARAMETER
 HAS_BASELINE_OVERRIDES = "HasBaselineOverrides"
 # No override: AWS-RunPatchBaseline then uses the baseline of the instance's patch group (or the default).
 NO_OVERRIDE = ""
@@ -88,24 +90,24 @@ def add_patch_document(template: Template, baseline_overrides: Parameter) -> Doc
     snapshot id and (when the spoke lists any) one of the spoke's baseline override files."""
     override_choices = Split(",", Join(",", [NO_OVERRIDE, Join(",", Ref(baseline_overrides))]))
     parameters: dict[str, Any] = {
-        "Operation": {
+        OPERATION: {
             "type": "String",
             "description": "Scan reports compliance only; Install installs the approved patches.",
             "allowedValues": list(OPERATIONS),
             "default": OPERATIONS[0],
         },
-        "RebootOption": {
+        REBOOT_OPTION: {
             "type": "String",
             "description": "Reboot after installing when a patch needs it, or never.",
             "allowedValues": list(REBOOT_OPTIONS),
             "default": REBOOT_OPTIONS[0],
         },
-        "SnapshotId": {
+        SNAPSHOT_ID: {
             "type": "String",
             "description": "The run's patch baseline snapshot (a UUID): every instance of a run applies the same.",
-            "allowedPattern": SNAPSHOT_ID_PATTERN,
+            "allowedPattern": conventions.PATCH_SNAPSHOT_ID_PATTERN,
         },
-        "BaselineOverride": If(
+        BASELINE_OVERRIDE: If(
             HAS_BASELINE_OVERRIDES,
             {
                 "type": "String",
@@ -116,11 +118,12 @@ def add_patch_document(template: Template, baseline_overrides: Parameter) -> Doc
             Ref("AWS::NoValue"),
         ),
     }
+    # Each of AWS-RunPatchBaseline's parameters is exactly the wrapper's parameter of the same name.
     inner: dict[str, Any] = {
-        "Operation": "{{ Operation }}",
-        "RebootOption": "{{ RebootOption }}",
-        "SnapshotId": "{{ SnapshotId }}",
-        "BaselineOverride": If(HAS_BASELINE_OVERRIDES, "{{ BaselineOverride }}", Ref("AWS::NoValue")),
+        OPERATION: f"{{{{ {OPERATION} }}}}",
+        REBOOT_OPTION: f"{{{{ {REBOOT_OPTION} }}}}",
+        SNAPSHOT_ID: f"{{{{ {SNAPSHOT_ID} }}}}",
+        BASELINE_OVERRIDE: If(HAS_BASELINE_OVERRIDES, f"{{{{ {BASELINE_OVERRIDE} }}}}", Ref("AWS::NoValue")),
     }
     return template.add_resource(
         Document(
