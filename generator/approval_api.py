@@ -298,8 +298,6 @@ def add_approval_api(
                 "checkov": suppressions.checkov(
                     ("CKV_AWS_73", "X-Ray segments record the URL with its query string: the link's signature."),
                     ("CKV_AWS_120", "Caching is off on purpose: pages are per link and must never be served twice."),
-                    ("CKV2_AWS_4", "Execution logging is off: it records query strings. Access logs are on."),
-                    ("CKV2_AWS_29", "A WAF web ACL is associated when ApprovalApiWebAclArn is set."),
                 ),
             },
         )

@@ -17,7 +17,8 @@ from troposphere import GetAtt, Template
 from troposphere.kms import Alias, Key
 
 from generator import naming, suppressions
-from generator.iam import Grant, account_administers_key, policy_document
+from generator.iam import Grant, policy_document
+from generator.key_administration import administered_by
 from generator.retention import retained
 from handlers.contract import environment
 from handlers.contract.environment import Variable
@@ -59,8 +60,8 @@ def _only(sid: str, action: Action, *purposes: str) -> Statement:
     )
 
 
-def add_approval_signing(template: Template) -> ApprovalSigningRefs:
-    """The HMAC key and its alias."""
+def add_approval_signing(template: Template, administrators: Any) -> ApprovalSigningRefs:
+    """The HMAC key and its alias; ``administrators`` (role ARNs) alone administer it."""
     # Retained like every key of the hub: a stack replacement must not invalidate links already sent.
     key = template.add_resource(
         retained(
@@ -71,7 +72,7 @@ def add_approval_signing(template: Template) -> ApprovalSigningRefs:
                 PendingWindowInDays=7,
                 KeyPolicy=policy_document(
                     [
-                        account_administers_key(),
+                        *administered_by(administrators),
                         _only("OnlyRequestApprovalSignsLinks", kms.GenerateMac, REQUEST),
                         _only("OnlyTheApprovalApiVerifiesLinks", kms.VerifyMac, PAGE, DECISION),
                     ]

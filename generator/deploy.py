@@ -77,9 +77,9 @@ class Deployer:
             self._check_account(placement)
             bucket = self.environment.hub.parameters["CodeBucket"]
             self._check_bucket(bucket, placement.region)
-            code_key = self._upload(bucket, self.package.key, self.package.content, "application/zip")
+            code = self._upload(bucket, self.package.key, self.package.content, "application/zip")
             hub_url = self._upload_template(bucket, "hub.json", self.templates.hub)
-            outputs = self._deploy_hub(hub_url, code_key) if hub else self._outputs(placement.stack_name)
+            outputs = self._deploy_hub(hub_url, code) if hub else self._outputs(placement.stack_name)
             if spokes:
                 spoke_url = self._upload_template(bucket, "spoke.json", self.templates.spoke)
                 self._deploy_spokes(spoke_url, self._external_id(outputs))
@@ -129,31 +129,38 @@ class Deployer:
 
     # Uploads ----------------------------------------------------------------------------------------------
 
-    def _upload(self, bucket: str, key: str, body: bytes, content_type: str) -> str:
-        """Put ``body`` under ``key`` unless an object is already there (keys are content-addressed)."""
+    def _upload(self, bucket: str, key: str, body: bytes, content_type: str) -> Uploaded:
+        """Put ``body`` under ``key`` unless an object is already there (keys are content-addressed); an object
+        already there must hold exactly ``body``, or someone replaced it and the deploy stops."""
         s3 = self._client("s3")
         try:
-            s3.head_object(Bucket=bucket, Key=key)
+            found = s3.get_object(Bucket=bucket, Key=key)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
                 raise
-            s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+            put = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
             self.echo(f"uploaded s3://{bucket}/{key}")
-        else:
-            self.echo(f"s3://{bucket}/{key} is already there")
-        return key
+            return Uploaded(key, _version(put))
+        held = found["Body"].read()
+        if held != body:
+            raise DeployError(
+                f"s3://{bucket}/{key} holds other bytes than its name's sha256: the object was replaced; "
+                "find out who wrote it (CloudTrail data events), delete it and deploy again"
+            )
+        self.echo(f"s3://{bucket}/{key} is already there")
+        return Uploaded(key, _version(found))
 
     def _upload_template(self, bucket: str, name: str, text: str) -> str:
         body = text.encode("utf-8")
         if len(body) > S3_TEMPLATE_LIMIT:
             raise DeployError(f"{name} is {len(body)} bytes; CloudFormation takes at most {S3_TEMPLATE_LIMIT}")
-        key = self._upload(bucket, f"templates/{hashlib.sha256(body).hexdigest()}/{name}", body, "application/json")
+        key = self._upload(bucket, f"templates/{hashlib.sha256(body).hexdigest()}/{name}", body, "application/json").key
         host = self._client("s3").meta.endpoint_url.removeprefix("https://")
         return f"https://{bucket}.{host}/{key}"
 
     # The hub stack ----------------------------------------------------------------------------------------
 
-    def _deploy_hub(self, template_url: str, code_key: str) -> dict[str, str]:
+    def _deploy_hub(self, template_url: str, code: Uploaded) -> dict[str, str]:
         placement = self.environment.hub_placement
         cloudformation = self._client("cloudformation")
         status = self._stack_status(placement.stack_name)
@@ -166,9 +173,12 @@ class Deployer:
         if status is not None and status != "REVIEW_IN_PROGRESS" and status.endswith(BUSY_SUFFIXES):
             raise DeployError(f"stack {placement.stack_name} is {status}: wait for that operation to end")
         creating = status in (None, "REVIEW_IN_PROGRESS")
+        # The package's S3 version, when the bucket keeps versions: the functions then run exactly the bytes
+        # checked here, whatever is written under the key later.
+        supplied = {"CodeKey": code.key} | ({"CodeObjectVersion": code.version} if code.version else {})
         parameters = [
-            *self.environment.hub.as_cloudformation(),
-            {"ParameterKey": "CodeKey", "ParameterValue": code_key},
+            *(entry for entry in self.environment.hub.as_cloudformation() if entry["ParameterKey"] not in supplied),
+            *({"ParameterKey": name, "ParameterValue": value} for name, value in supplied.items()),
         ]
         name = f"deploy-{datetime.now(UTC):%Y%m%dT%H%M%S}"
         # With a role, CloudFormation creates the hub's resources as that role: the deployer only passes it.
@@ -379,6 +389,19 @@ class Deployer:
                 + (f": {reasons}" if reasons else "")
             )
         self.echo(f"spoke StackSet {placement.stack_set_name}: {what} succeeded")
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """An object in the code bucket: its key and, in a versioned bucket, its version id ("" otherwise)."""
+
+    key: str
+    version: str
+
+
+def _version(response: Mapping[str, Any]) -> str:
+    version = str(response.get("VersionId") or "")
+    return "" if version == "null" else version  # "null": written while versioning was off
 
 
 def _tags(tags: Mapping[str, str]) -> Sequence[dict[str, str]]:

@@ -221,6 +221,7 @@ def add_execution_role(template: Template, bucket: Bucket) -> Role:
     this role bounds what a deploy reaches, not what the reviewed template may contain.
     """
     prefix, stack = "${NamePrefix}", "${HubStackName}"
+    artifact_bucket = naming.ARTIFACT_BUCKET_NAME.format(prefix=prefix)
     statements = [
         _allow(
             "HubRoles",
@@ -238,10 +239,12 @@ def add_execution_role(template: Template, bucket: Bucket) -> Role:
             "AddPermission CreateFunction DeleteFunction DeleteFunctionCodeSigningConfig "
             "DeleteFunctionConcurrency GetFunction GetFunctionCodeSigningConfig GetFunctionRecursionConfig "
             "GetFunctionScalingConfig GetPolicy GetRuntimeManagementConfig PublishVersion PutFunctionConcurrency "
-            "PutFunctionRecursionConfig PutRuntimeManagementConfig RemovePermission TagResource UntagResource "
-            "UpdateFunctionCode UpdateFunctionConfiguration",
+            "PutFunctionCodeSigningConfig PutFunctionRecursionConfig PutRuntimeManagementConfig RemovePermission "
+            "TagResource UntagResource UpdateFunctionCode UpdateFunctionConfiguration",
             arn("lambda", f"function:{prefix}-*"),
         ),
+        # The optional code signing configuration every function may name (CodeSigningConfigArn).
+        _allow("ReadCodeSigningConfig", "lambda", "GetCodeSigningConfig", arn("lambda", "code-signing-config:*")),
         # Powertools is published from AWS's own accounts.
         _allow("UsePowertoolsLayer", "lambda", "GetLayerVersion", arn("lambda", "layer:*:*", account="*")),
         _allow("ReadHandlerPackage", "s3", "GetObject GetObjectVersion", _objects(bucket)),
@@ -250,7 +253,7 @@ def add_execution_role(template: Template, bucket: Bucket) -> Role:
             "HubArtifactBucketObjects",
             "s3",
             "DeleteObject PutObjectAcl",
-            arn("s3", f"{stack}-*/*", region=False, account=False),
+            arn("s3", f"{artifact_bucket}/*", region=False, account=False),
         ),
         _allow(
             "HubRunTable",
@@ -277,7 +280,7 @@ def add_execution_role(template: Template, bucket: Bucket) -> Role:
             "PutEncryptionConfiguration PutIntelligentTieringConfiguration PutInventoryConfiguration "
             "PutLifecycleConfiguration PutMetricsConfiguration TagResource "
             "UntagResource",
-            arn("s3", f"{stack}-*", region=False, account=False),
+            arn("s3", artifact_bucket, region=False, account=False),
         ),
         _allow(
             "HubTopics",
@@ -296,7 +299,8 @@ def add_execution_role(template: Template, bucket: Bucket) -> Role:
         _allow(
             "HubExternalIdSecret",
             "secretsmanager",
-            "CreateSecret DeleteSecret DescribeSecret GetSecretValue TagResource UntagResource UpdateSecret",
+            "CreateSecret DeleteResourcePolicy DeleteSecret DescribeSecret GetResourcePolicy GetSecretValue "
+            "PutResourcePolicy TagResource UntagResource UpdateSecret",
             arn("secretsmanager", f"secret:{prefix}/*"),
         ),
         _allow(

@@ -11,7 +11,8 @@ from troposphere import GetAtt, Ref, Sub, Template
 from troposphere.kms import Alias, Key
 
 from generator import naming
-from generator.iam import Grant, account_administers_key, arn, policy_document_if
+from generator.iam import Grant, arn, policy_document_if
+from generator.key_administration import administered_by
 from generator.parameters import SHARES_INSTANCE_OUTPUT, HubParameters
 from generator.retention import retained
 
@@ -37,7 +38,7 @@ class EncryptionRefs:
 def add_encryption(template: Template, parameters: HubParameters) -> EncryptionRefs:
     """The hub key (rotated yearly, retained on delete) and its alias."""
     always = [
-        account_administers_key(),
+        *administered_by(parameters.key_administrator_arns()),
         Statement(
             Sid="CloudWatchLogsForThisAccountsLogGroups",
             Effect=Allow,
@@ -72,8 +73,9 @@ def add_encryption(template: Template, parameters: HubParameters) -> EncryptionR
     ]
     organisation_output = [
         Statement(
-            # Instances in the organisation write Run Command output; S3 encrypts it with this key for them.
-            # (With an S3 Bucket Key the encryption context is the bucket, so the bucket policy scopes paths.)
+            # Instances in the organisation write Run Command output; S3 encrypts it with this key for them, for
+            # the artifact bucket only (with an S3 Bucket Key the encryption context is the bucket, so the bucket
+            # policy scopes paths).
             Sid="OrganisationInstancesEncryptOutputThroughS3",
             Effect=Allow,
             Principal=Principal("AWS", "*"),
@@ -85,6 +87,7 @@ def add_encryption(template: Template, parameters: HubParameters) -> EncryptionR
                     {
                         "aws:PrincipalOrgID": Ref(parameters.organization_id),
                         "kms:ViaService": Sub("s3.${AWS::Region}.amazonaws.com"),
+                        "kms:EncryptionContext:aws:s3:arn": naming.artifact_bucket_arn(),
                     }
                 )
             ),

@@ -274,6 +274,13 @@ def _together(
             f"{spoke.path}: HubAccountId: {hub_account!r} is not the hub's account {placement.account_id!r} "
             f"({deploy_path})"
         )
+    hub_region = spoke.value("HubRegion", spoke_template)
+    if hub_region != placement.region:
+        yield (
+            f"{spoke.path}: HubRegion: {hub_region!r} is not the hub's region {placement.region!r} ({deploy_path}): "
+            "spoke roles would trust no hub role"
+        )
+    yield from _key_administrator_problems(hub, hub_template, placement)
     role = placement.cloudformation_role_arn
     if role is not None and role.split(":")[4] != placement.account_id:
         yield (
@@ -293,10 +300,36 @@ def _together(
         _, _, _, key_region, key_account, *_ = [*key_arn.split(":"), "", "", "", "", ""]
         if (key_region, key_account) != (placement.region, placement.account_id):
             yield f"{spoke.path}: HubKeyArn: not a key of the hub's account and region ({deploy_path})"
-        if not hub.value("InstanceOutputOrganizationId", hub_template):
+        if hub.value("ShareInstanceOutput", hub_template) != "true":
             yield (
                 f"{spoke.path}: HubKeyArn: instance output is set up in the spokes but the hub's "
-                f"InstanceOutputOrganizationId is empty ({hub.path}): the bucket would refuse the writes"
+                f"ShareInstanceOutput is not true ({hub.path}): the bucket would refuse the writes"
+            )
+
+
+def _key_administrator_problems(
+    hub: ParameterFile, hub_template: Mapping[str, Any], placement: HubPlacement
+) -> Iterator[str]:
+    """The key administrators are roles of the hub's account, at least one, and among them the CloudFormation role
+    that writes the key policies."""
+    administrators = [arn for arn in hub.value("KeyAdministratorArns", hub_template).split(",") if arn]
+    if not administrators:
+        yield (
+            f"{hub.path}: KeyAdministratorArns: empty; name the role that deploys the hub (KMS refuses a key "
+            "policy that locks its caller out)"
+        )
+    deployer = placement.cloudformation_role_arn
+    if administrators and deployer is not None and deployer not in administrators:
+        yield (
+            f"{hub.path}: KeyAdministratorArns: does not include the CloudFormation role {deployer!r}, which writes "
+            "the key policies: KMS would refuse them (lockout safety check)"
+        )
+    for role_arn in administrators:
+        account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
+        if account != placement.account_id:
+            yield (
+                f"{hub.path}: KeyAdministratorArns: {role_arn} is not a role of the hub's account "
+                f"{placement.account_id}: it could never administer the keys"
             )
 
 

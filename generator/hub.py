@@ -48,8 +48,8 @@ def build_hub() -> Hub:
     storage = add_storage(template, parameters, encryption)
     approval_policy = add_approval_policy(template)
     messaging = add_messaging(template, parameters, encryption, approval_policy)
-    spoke_access = add_spoke_access(template, encryption)
-    signing = add_approval_signing(template)
+    spoke_access = add_spoke_access(template, parameters, encryption)
+    signing = add_approval_signing(template, parameters.key_administrator_arns())
     lambdas = Lambdas(
         template,
         parameters,

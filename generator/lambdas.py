@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from awacs import logs, xray
-from troposphere import GetAtt, PropsDictType, Ref, Sub, Template
+from troposphere import GetAtt, If, PropsDictType, Ref, Sub, Template
 from troposphere.awslambda import Code, DeadLetterConfig, Environment, Function, LoggingConfig, TracingConfig
 from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
@@ -23,7 +23,7 @@ from generator import naming, suppressions
 from generator.asl.tasks import FunctionTarget
 from generator.encryption import EncryptionRefs
 from generator.iam import Grant, arn, grants_document, service_trust
-from generator.parameters import Concurrency, HubParameters
+from generator.parameters import HAS_CODE_OBJECT_VERSION, HAS_CODE_SIGNING, Concurrency, HubParameters
 from generator.retention import add_log_group
 from handlers.contract.environment import FunctionEnv, Variable
 
@@ -131,7 +131,16 @@ class Lambdas:
                 Runtime=RUNTIME,
                 Architectures=[ARCHITECTURE],
                 Handler=f"handlers.{spec.module}.lambda_handler",
-                Code=Code(S3Bucket=Ref(self.parameters.code_bucket), S3Key=Ref(self.parameters.code_key)),
+                Code=Code(
+                    S3Bucket=Ref(self.parameters.code_bucket),
+                    S3Key=Ref(self.parameters.code_key),
+                    S3ObjectVersion=If(
+                        HAS_CODE_OBJECT_VERSION, Ref(self.parameters.code_object_version), Ref("AWS::NoValue")
+                    ),
+                ),
+                CodeSigningConfigArn=If(
+                    HAS_CODE_SIGNING, Ref(self.parameters.code_signing_config), Ref("AWS::NoValue")
+                ),
                 Layers=[Ref(self.parameters.powertools_layer)],
                 Role=GetAtt(role, "Arn"),
                 Timeout=spec.timeout,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from troposphere import Parameter, Ref, Sub, Template
+from typing import Any
 
-from generator.iam import arn
+from troposphere import Parameter, Sub, Template
+
+from generator.iam import THIS_ACCOUNT, arn
 from handlers.contract import conventions
 
 NAME_PREFIX_PARAMETER = "NamePrefix"
 _PREFIX = f"${{{NAME_PREFIX_PARAMETER}}}"
+ARTIFACT_BUCKET_NAME = "{prefix}-runs-${{AWS::AccountId}}-${{AWS::Region}}"
 
 
 def add_name_prefix(template: Template) -> Parameter:
@@ -18,10 +21,12 @@ def add_name_prefix(template: Template) -> Parameter:
             NAME_PREFIX_PARAMETER,
             Type="String",
             Default=conventions.DEFAULT_NAME_PREFIX,
-            # SSM refuses document names (<prefix>-PrePatchSnapshot) that start with aws, amazon or amzn.
-            AllowedPattern="^(?!aws|amazon|amzn)[a-z][a-z0-9-]{1,29}$",
+            # SSM refuses document names (<prefix>-PrePatchSnapshot) that start with aws, amazon or amzn; S3
+            # refuses bucket names (<prefix>-runs-...) that start with xn-- or sthree-.
+            AllowedPattern="^(?!aws|amazon|amzn|xn--|sthree-)[a-z][a-z0-9-]{1,29}$",
             ConstraintDescription=(
-                "lower-case letters, digits and hyphens; 2 to 30 characters; not starting with aws, amazon or amzn"
+                "lower-case letters, digits and hyphens; 2 to 30 characters; not starting with aws, amazon, amzn, "
+                "xn-- or sthree-"
             ),
             Description="Prefix of every named resource; identical in the hub and all spokes of one installation.",
         )
@@ -54,12 +59,45 @@ def hub_approval_role_arn(purpose: str) -> Sub:
     return arn("iam", f"role/{name}", region=False)
 
 
-def hub_fleet_role_arn_pattern(hub_account: Ref) -> Sub:
-    """``arn:<partition>:iam::<hub>:role/<prefix>-fleet-*-*``: the principals a spoke role trusts."""
-    name = conventions.HUB_FLEET_ROLE_NAME.format(prefix=_PREFIX, purpose="*", region="*")
-    return arn("iam", f"role/{name}", region=False, account="${HubAccountId}", HubAccountId=hub_account)
+def hub_fleet_role_arns(account: str = THIS_ACCOUNT, region: str = "${AWS::Region}", **variables: Any) -> list[Sub]:
+    """The exact ARNs of the hub's fleet roles in ``account`` and ``region`` (``${...}`` text bound in
+    ``variables``): the only principals a spoke role trusts, since a pattern would admit any role someone creates
+    with a matching name, and ``*`` in an ARN also matches paths."""
+    return [
+        arn(
+            "iam",
+            "role/" + conventions.HUB_FLEET_ROLE_NAME.format(prefix=_PREFIX, purpose=purpose, region=region),
+            region=False,
+            account=account,
+            **variables,
+        )
+        for purpose in conventions.FLEET_PURPOSES
+    ]
+
+
+def artifact_bucket_name() -> Sub:
+    """The hub's artifact bucket, named so the hub key's policy can name it without depending on it.
+    Longest: 30 (prefix) + 6 + 12 (account) + 1 + 14 (region) = 63, S3's limit."""
+    return Sub(ARTIFACT_BUCKET_NAME.format(prefix=_PREFIX))
+
+
+def artifact_bucket_arn() -> Sub:
+    """Its ARN, built from the name."""
+    return arn("s3", ARTIFACT_BUCKET_NAME.format(prefix=_PREFIX), region=False, account=False)
+
+
+def patch_document_name() -> Sub:
+    """The spoke's patch wrapper document name."""
+    return Sub(conventions.PATCH_WRAPPER_DOCUMENT_NAME.format(prefix=_PREFIX))
 
 
 def snapshot_document_name() -> Sub:
     """The spoke's snapshot document name."""
     return Sub(conventions.SNAPSHOT_DOCUMENT_NAME.format(prefix=_PREFIX))
+
+
+def instance_output_objects(account: str) -> str:
+    """The keys ``account``'s instances may write: everything under its own instance-output prefix (the
+    account is the first variable segment, so no wildcard before it can reach another account's keys)."""
+    fixed, _, _ = conventions.INSTANCE_OUTPUT_PREFIX.partition("{account}")
+    return f"{fixed}{account}/*"

@@ -29,6 +29,9 @@ POWERTOOLS_PUBLISHERS = (
 )
 POWERTOOLS_LAYER = "AWSLambdaPowertoolsPythonV3-python313-arm64"
 HAS_RESERVED_CONCURRENCY = "ReservesConcurrency"
+HAS_CODE_SIGNING = "SignsCode"
+HAS_CODE_OBJECT_VERSION = "PinsCodeObjectVersion"
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$"
 # Functions reserve concurrency by kind: fleet-facing ones scale with the fleet, control ones stay small.
 Concurrency = Literal["fleet", "record", "control", "approval"]
 
@@ -38,6 +41,8 @@ class HubParameters:
     name_prefix: Parameter
     code_bucket: Parameter
     code_key: Parameter
+    code_object_version: Parameter
+    code_signing_config: Parameter
     powertools_layer: Parameter
     log_retention_days: Parameter
     state_machine_log_level: Parameter
@@ -50,6 +55,8 @@ class HubParameters:
     region_concurrency: Parameter
     notification_email: Parameter
     organization_id: Parameter
+    share_instance_output: Parameter
+    key_administrators: Parameter
     approval_web_acl: Parameter
     api_gateway_logging_role: Parameter
     reserve_concurrency: Parameter
@@ -64,6 +71,10 @@ class HubParameters:
             "approval": self.approval_concurrency,
         }[kind]
         return If(HAS_RESERVED_CONCURRENCY, Ref(parameter), Ref("AWS::NoValue"))
+
+    def key_administrator_arns(self) -> Ref:
+        """The roles that alone administer the hub's keys and read the spoke ExternalId."""
+        return Ref(self.key_administrators)
 
     def settings(self) -> Mapping[Variable, Any]:
         """The functions' settings that come straight from these parameters."""
@@ -101,6 +112,30 @@ def add_hub_parameters(template: Template) -> HubParameters:
                 AllowedPattern=r"^handlers/[0-9a-f]{64}\.zip$",
                 ConstraintDescription="handlers/<sha256>.zip, as printed by python -m generator package",
                 Description="Content-addressed key of the handler package: a code change changes only this value.",
+            )
+        ),
+        code_object_version=add(
+            Parameter(
+                "CodeObjectVersion",
+                Type="String",
+                Default="",
+                AllowedPattern=r"^$|^[\w.+=-]{1,1024}$",
+                Description=(
+                    "Optional S3 version id of the handler package: pins the exact object, so a later write under "
+                    "the same key (by anyone who may write the code bucket) is never deployed."
+                ),
+            )
+        ),
+        code_signing_config=add(
+            Parameter(
+                "CodeSigningConfigArn",
+                Type="String",
+                Default="",
+                AllowedPattern=r"^$|^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:code-signing-config:csc-[a-z0-9]{17}$",
+                Description=(
+                    "Optional Lambda code signing configuration applied to every function: with an Enforce policy, "
+                    "Lambda refuses a package not signed by its signing profiles."
+                ),
             )
         ),
         powertools_layer=add(
@@ -201,13 +236,38 @@ def add_hub_parameters(template: Template) -> HubParameters:
         ),
         organization_id=add(
             Parameter(
-                "InstanceOutputOrganizationId",
+                "OrganizationId",
                 Type="String",
-                Default="",
-                AllowedPattern=r"^$|^o-[a-z0-9]{10,32}$",
+                AllowedPattern=r"^o-[a-z0-9]{10,32}$",
+                ConstraintDescription="an AWS Organizations id, o- and 10 to 32 lower-case letters or digits",
                 Description=(
-                    "Optional AWS Organizations id: when set, patched instances in the organisation write "
-                    "Run Command output to the artifact bucket, each account under its own prefix."
+                    "The AWS Organizations id of the hub's organisation: the hub assumes spoke roles only in its "
+                    "accounts (aws:ResourceOrgID), and only its accounts may write instance output."
+                ),
+            )
+        ),
+        share_instance_output=add(
+            Parameter(
+                "ShareInstanceOutput",
+                Type="String",
+                Default="false",
+                AllowedValues=["true", "false"],
+                Description=(
+                    "true: patched instances in the organisation write Run Command output to the artifact bucket, "
+                    "each account under its own prefix, encrypted with the hub key."
+                ),
+            )
+        ),
+        key_administrators=add(
+            Parameter(
+                "KeyAdministratorArns",
+                Type="CommaDelimitedList",
+                AllowedPattern=ROLE_ARN_PATTERN,
+                ConstraintDescription="IAM role ARNs of this account, comma-separated",
+                Description=(
+                    "Roles (this account) that alone may change the hub keys' policies, grants, aliases, tags and "
+                    "deletion, and read the spoke ExternalId. Include the role that deploys this stack (or "
+                    "CloudFormation's service role): KMS refuses a key policy that would lock its caller out."
                 ),
             )
         ),
@@ -256,7 +316,9 @@ def add_hub_parameters(template: Template) -> HubParameters:
         ),
     )
     template.add_condition(HAS_NOTIFICATION_EMAIL, Not(Equals(parameters.notification_email.ref(), "")))
-    template.add_condition(SHARES_INSTANCE_OUTPUT, Not(Equals(parameters.organization_id.ref(), "")))
+    template.add_condition(SHARES_INSTANCE_OUTPUT, Equals(parameters.share_instance_output.ref(), "true"))
+    template.add_condition(HAS_CODE_SIGNING, Not(Equals(parameters.code_signing_config.ref(), "")))
+    template.add_condition(HAS_CODE_OBJECT_VERSION, Not(Equals(parameters.code_object_version.ref(), "")))
     template.add_condition(HAS_APPROVAL_WEB_ACL, Not(Equals(parameters.approval_web_acl.ref(), "")))
     template.add_condition(MANAGES_API_GATEWAY_LOGGING, Equals(parameters.api_gateway_logging_role.ref(), "create"))
     template.add_condition(HAS_RESERVED_CONCURRENCY, Equals(parameters.reserve_concurrency.ref(), "true"))
@@ -266,7 +328,15 @@ def add_hub_parameters(template: Template) -> HubParameters:
 
 def _interface() -> dict[str, Any]:
     groups = {
-        "Naming and code": ["NamePrefix", "CodeBucket", "CodeKey", "PowertoolsLayerArn"],
+        "Naming and code": [
+            "NamePrefix",
+            "CodeBucket",
+            "CodeKey",
+            "CodeObjectVersion",
+            "CodeSigningConfigArn",
+            "PowertoolsLayerArn",
+        ],
+        "Organisation and administration": ["OrganizationId", "KeyAdministratorArns"],
         "Scale": [
             "ReserveConcurrency",
             "DefaultAccountConcurrency",
@@ -277,7 +347,7 @@ def _interface() -> dict[str, Any]:
             "ApprovalFunctionConcurrency",
         ],
         "Records and logs": ["RecordRetentionDays", "LogRetentionInDays", "StateMachineLogLevel", "FunctionLogLevel"],
-        "Notifications and output": ["NotificationEmail", "InstanceOutputOrganizationId"],
+        "Notifications and output": ["NotificationEmail", "ShareInstanceOutput"],
         "Approval policy": [
             "ApprovalRequiredWaves",
             "Approvers",
@@ -314,7 +384,11 @@ def _interface() -> dict[str, Any]:
         "LogRetentionInDays": "Log retention (days)",
         "StateMachineLogLevel": "State machine log level",
         "NotificationEmail": "Notification email (optional)",
-        "InstanceOutputOrganizationId": "Organisation for instance output (optional)",
+        "ShareInstanceOutput": "Instances write Run Command output",
+        "OrganizationId": "Organisation id",
+        "KeyAdministratorArns": "Key administrator roles (include the deploying role)",
+        "CodeObjectVersion": "Handler package S3 version (optional)",
+        "CodeSigningConfigArn": "Lambda code signing configuration (optional)",
     }
     return {
         "ParameterGroups": [{"Label": {"default": label}, "Parameters": names} for label, names in groups.items()],

@@ -67,8 +67,8 @@ def add_run_stops(
                     "checkov": suppressions.checkov(
                         (
                             "CKV_AWS_27",
-                            "Encrypted with SQS-managed keys (SqsManagedSseEnabled), which older checkov releases do "
-                            "not recognise; it holds execution status events, no instance data.",
+                            "Encrypted with SQS-managed keys (SqsManagedSseEnabled); checkov's CloudFormation check "
+                            "accepts only KmsMasterKeyId. It holds execution status events, no instance data.",
                         )
                     )
                 },

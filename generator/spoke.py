@@ -8,11 +8,9 @@ instance profiles attach to write Run Command output into the hub's artifact buc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 
 from awacs import ec2, kms, s3, ssm, sts
-from awacs.aws import Allow, Condition, Principal, Statement, StringEquals, StringLike
-from awacs.aws import ArnLike as ArnLikeCondition
+from awacs.aws import Allow, ArnEquals, Condition, Principal, Statement, StringEquals, StringLike
 from troposphere import (
     And,
     Equals,
@@ -33,30 +31,37 @@ from troposphere.ssm import Document
 
 from generator import naming
 from generator.iam import account_root, arn, policy_document
+from generator.spoke_documents import add_baseline_overrides_parameter, add_patch_document, add_snapshot_document
 from generator.spoke_operator import add_spoke_operator
 from handlers.contract import conventions
 
 DESCRIPTION = (
     "EC2 Patching Orchestrator spoke: the role the hub assumes (ExternalId) to patch tagged instances in this "
-    "account and region, the pre-patch snapshot document, and an optional instance-profile policy for "
-    "Run Command output."
+    "account and region, the patch and pre-patch snapshot documents it may run, and an optional instance-profile "
+    "policy for Run Command output."
 )
 SHARE_INSTANCE_OUTPUT = "ShareInstanceOutput"
+REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
+# A tag value IAM's StringLike can match; at least one character that is not a wildcard.
+PATCH_GROUP_PATTERN = r"^(?![*?]+$)[\w .:/=+@*?-]{1,256}$"
 
 
 @dataclass(frozen=True)
 class SpokeParameters:
     name_prefix: Parameter
     hub_account_id: Parameter
+    hub_region: Parameter
     external_id: Parameter
     allowed_patch_groups: Parameter
     hub_artifact_bucket: Parameter
     hub_key_arn: Parameter
+    baseline_overrides: Parameter
 
 
 @dataclass(frozen=True)
 class SpokeRefs:
     role: Role
+    patch_document: Document
     snapshot_document: Document
     instance_output_policy: ManagedPolicy
 
@@ -66,10 +71,11 @@ def build_spoke() -> Template:
     template = Template(Description=DESCRIPTION)
     template.set_version()
     parameters = add_spoke_parameters(template)
-    document = add_snapshot_document(template)
+    patch = add_patch_document(template, parameters.baseline_overrides)
+    snapshot = add_snapshot_document(template)
     role = add_spoke_role(template, parameters)
     policy = add_instance_output_policy(template, parameters)
-    add_spoke_outputs(template, SpokeRefs(role, document, policy))
+    add_spoke_outputs(template, SpokeRefs(role, patch, snapshot, policy))
     add_spoke_operator(template)
     return template
 
@@ -85,6 +91,15 @@ def add_spoke_parameters(template: Template) -> SpokeParameters:
                 AllowedPattern=r"^\d{12}$",
                 ConstraintDescription="a 12-digit AWS account id",
                 Description="Account that runs the hub stack; only its fleet roles may assume the spoke role.",
+            )
+        ),
+        hub_region=template.add_parameter(
+            Parameter(
+                "HubRegion",
+                Type="String",
+                AllowedPattern=REGION_PATTERN,
+                ConstraintDescription="an AWS Region name such as eu-west-1",
+                Description="Region of the hub stack: its fleet roles carry it in their names.",
             )
         ),
         external_id=template.add_parameter(
@@ -103,10 +118,15 @@ def add_spoke_parameters(template: Template) -> SpokeParameters:
             Parameter(
                 "AllowedPatchGroups",
                 Type="CommaDelimitedList",
-                Default="*",
+                # Never only wildcards: "*" would open every tagged instance, whatever its patch group.
+                AllowedPattern=PATCH_GROUP_PATTERN,
+                ConstraintDescription=(
+                    "tag values (letters, digits, spaces and _ . : / = + - @), wildcards * and ? allowed but never "
+                    "a value of wildcards only"
+                ),
                 Description=(
-                    f"Values of the {conventions.PATCH_TAG_KEY} tag the hub may send commands to "
-                    "(wildcards allowed). Instances without the tag are never reachable."
+                    f"Values of the {conventions.PATCH_TAG_KEY} tag the hub may send commands to (wildcards "
+                    "allowed within a value, such as dev-*). Instances without the tag are never reachable."
                 ),
             )
         ),
@@ -128,6 +148,7 @@ def add_spoke_parameters(template: Template) -> SpokeParameters:
                 Description="KMS key of the hub artifact bucket; set with HubArtifactBucketName.",
             )
         ),
+        baseline_overrides=add_baseline_overrides_parameter(template),
     )
     bucket_empty = Equals(Ref(parameters.hub_artifact_bucket), "")
     key_empty = Equals(Ref(parameters.hub_key_arn), "")
@@ -149,9 +170,9 @@ def add_spoke_parameters(template: Template) -> SpokeParameters:
                 "ParameterGroups": [
                     {
                         "Label": {"default": "Hub trust"},
-                        "Parameters": ["HubAccountId", "ExternalId", "NamePrefix"],
+                        "Parameters": ["HubAccountId", "HubRegion", "ExternalId", "NamePrefix"],
                     },
-                    {"Label": {"default": "Scope"}, "Parameters": ["AllowedPatchGroups"]},
+                    {"Label": {"default": "Scope"}, "Parameters": ["AllowedPatchGroups", "PatchBaselineOverrides"]},
                     {
                         "Label": {"default": "Run Command output (optional)"},
                         "Parameters": ["HubArtifactBucketName", "HubKeyArn"],
@@ -159,6 +180,8 @@ def add_spoke_parameters(template: Template) -> SpokeParameters:
                 ],
                 "ParameterLabels": {
                     "HubAccountId": {"default": "Hub account id"},
+                    "HubRegion": {"default": "Hub Region"},
+                    "PatchBaselineOverrides": {"default": "Baseline override files a run may choose (optional)"},
                     "ExternalId": {"default": "External id shared with the hub"},
                     "NamePrefix": {"default": "Name prefix (same as the hub)"},
                     "AllowedPatchGroups": {"default": f"Patchable {conventions.PATCH_TAG_KEY} values"},
@@ -171,43 +194,9 @@ def add_spoke_parameters(template: Template) -> SpokeParameters:
     return parameters
 
 
-def add_snapshot_document(template: Template) -> Document:
-    """The only script the hub may run besides patching: a fixed, read-only pre-patch snapshot."""
-    scripts = resources.files("generator") / "documents"
-    linux = (scripts / "pre_patch_snapshot.sh").read_text(encoding="utf-8").splitlines()
-    windows = (scripts / "pre_patch_snapshot.ps1").read_text(encoding="utf-8").splitlines()
-    return template.add_resource(
-        Document(
-            "SnapshotDocument",
-            Name=naming.snapshot_document_name(),
-            DocumentType="Command",
-            DocumentFormat="JSON",
-            UpdateMethod="NewVersion",
-            Content={
-                "schemaVersion": "2.2",
-                "description": "Read-only pre-patch snapshot (packages, hotfixes, services, disk, reboot state).",
-                "mainSteps": [
-                    {
-                        "action": "aws:runShellScript",
-                        "name": "LinuxSnapshot",
-                        "precondition": {"StringEquals": ["platformType", "Linux"]},
-                        "inputs": {"timeoutSeconds": "300", "runCommand": linux},
-                    },
-                    {
-                        "action": "aws:runPowerShellScript",
-                        "name": "WindowsSnapshot",
-                        "precondition": {"StringEquals": ["platformType", "Windows"]},
-                        "inputs": {"timeoutSeconds": "300", "runCommand": windows},
-                    },
-                ],
-            },
-        )
-    )
-
-
 def add_spoke_role(template: Template, parameters: SpokeParameters) -> Role:
     """The role the hub's fleet functions assume: patch and snapshot tagged instances, read status, cancel."""
-    hub_account = Ref(parameters.hub_account_id)
+    hub_account, hub_region = Ref(parameters.hub_account_id), Ref(parameters.hub_region)
     trust = policy_document(
         [
             Statement(
@@ -218,7 +207,13 @@ def add_spoke_role(template: Template, parameters: SpokeParameters) -> Role:
                 Condition=Condition(
                     [
                         StringEquals("sts:ExternalId", Ref(parameters.external_id)),
-                        ArnLikeCondition("aws:PrincipalArn", naming.hub_fleet_role_arn_pattern(hub_account)),
+                        # ArnEquals on names, not principals: needs no role to exist, and survives their recreation.
+                        ArnEquals(
+                            "aws:PrincipalArn",
+                            naming.hub_fleet_role_arns(
+                                "${HubAccountId}", "${HubRegion}", HubAccountId=hub_account, HubRegion=hub_region
+                            ),
+                        ),
                     ]
                 ),
             )
@@ -228,11 +223,13 @@ def add_spoke_role(template: Template, parameters: SpokeParameters) -> Role:
     permissions = policy_document(
         [
             Statement(
-                Sid="SendPatchAndSnapshotDocuments",
+                # The spoke's own documents only: never AWS-RunPatchBaseline, whose parameters IAM cannot limit.
+                # The wrapper's aws:runDocument step fetches it on the instance, with the instance's credentials.
+                Sid="SendThisSpokesPatchAndSnapshotDocuments",
                 Effect=Allow,
                 Action=[ssm.SendCommand],
                 Resource=[
-                    arn("ssm", f"document/{conventions.PATCH_DOCUMENT_NAME}", account=False),
+                    arn("ssm", f"document/{conventions.PATCH_WRAPPER_DOCUMENT_NAME.format(prefix='${NamePrefix}')}"),
                     arn("ssm", f"document/{conventions.SNAPSHOT_DOCUMENT_NAME.format(prefix='${NamePrefix}')}"),
                 ],
             ),
@@ -279,8 +276,10 @@ def add_spoke_role(template: Template, parameters: SpokeParameters) -> Role:
 def add_instance_output_policy(template: Template, parameters: SpokeParameters) -> ManagedPolicy:
     """Attachable to instance profiles: write this account's Run Command output into the hub bucket."""
     bucket = Ref(parameters.hub_artifact_bucket)
+    bucket_arn = arn("s3", "${Bucket}", region=False, account=False, Bucket=bucket)
     key_arn = Ref(parameters.hub_key_arn)
     hub_region = Select(3, Split(":", key_arn))
+    own_prefix = naming.instance_output_objects("${AWS::AccountId}")
     document = policy_document(
         [
             Statement(
@@ -290,7 +289,7 @@ def add_instance_output_policy(template: Template, parameters: SpokeParameters) 
                 Resource=[
                     arn(
                         "s3",
-                        "${Bucket}/runs/*/ssm/account-${AWS::AccountId}/*",
+                        "${Bucket}/" + own_prefix,
                         region=False,
                         account=False,
                         Bucket=bucket,
@@ -301,7 +300,7 @@ def add_instance_output_policy(template: Template, parameters: SpokeParameters) 
                 Sid="CheckBucketEncryption",
                 Effect=Allow,
                 Action=[s3.GetEncryptionConfiguration],
-                Resource=[arn("s3", "${Bucket}", region=False, account=False, Bucket=bucket)],
+                Resource=[bucket_arn],
             ),
             Statement(
                 Sid="EncryptWithHubKeyThroughS3",
@@ -309,7 +308,12 @@ def add_instance_output_policy(template: Template, parameters: SpokeParameters) 
                 Action=[kms.Decrypt, kms.GenerateDataKey],
                 Resource=[key_arn],
                 Condition=Condition(
-                    StringEquals("kms:ViaService", Sub("s3.${HubRegion}.amazonaws.com", HubRegion=hub_region))
+                    StringEquals(
+                        {
+                            "kms:ViaService": Sub("s3.${HubRegion}.amazonaws.com", HubRegion=hub_region),
+                            "kms:EncryptionContext:aws:s3:arn": bucket_arn,
+                        }
+                    )
                 ),
             ),
         ]
@@ -330,6 +334,7 @@ def add_spoke_outputs(template: Template, refs: SpokeRefs) -> None:
     template.add_output(
         [
             Output("SpokeRoleArn", Description="Role the hub assumes here.", Value=GetAtt(refs.role, "Arn")),
+            Output("PatchDocumentName", Description="Patch wrapper document.", Value=Ref(refs.patch_document)),
             Output(
                 "SnapshotDocumentName",
                 Description="Pre-patch snapshot document.",

@@ -1,4 +1,9 @@
-"""How the hub reaches spokes: the ExternalId secret, and the grants and names of the hub's fleet roles."""
+"""How the hub reaches spokes: the ExternalId secret, and the grants and names of the hub's fleet roles.
+
+The fleet roles assume spoke roles only in accounts of the hub's organisation (``aws:ResourceOrgID``), so a run
+document naming any other account reaches nothing; and only they (and the key administrators, who deploy the
+spokes with it) may read the ExternalId.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from awacs import kms, secretsmanager, sts
-from troposphere import Ref, Sub, Template
-from troposphere.secretsmanager import GenerateSecretString, Secret
+from awacs.aws import ArnNotEquals, Condition, Deny, Principal, Statement, StringEquals
+from troposphere import Join, Parameter, Ref, Split, Sub, Template
+from troposphere.secretsmanager import GenerateSecretString, ResourcePolicy, Secret
 
 from generator import naming
 from generator.encryption import EncryptionRefs
-from generator.iam import Grant, arn
+from generator.iam import Grant, arn, policy_document
+from generator.parameters import HubParameters
 from generator.retention import retained
 from handlers.contract import conventions, environment
 from handlers.contract.environment import Variable
@@ -24,9 +31,12 @@ EXTERNAL_ID_LENGTH = 32
 class SpokeAccessRefs:
     external_id: Secret
     encryption: EncryptionRefs
+    organization_id: Parameter
 
     def fleet_role_name(self, purpose: str) -> Sub:
         """The role name of a function that works in spokes: the only kind of principal a spoke role trusts."""
+        if purpose not in conventions.FLEET_PURPOSES:
+            raise ValueError(f"fleet role purpose {purpose!r} is not in FLEET_PURPOSES: spoke roles would not trust it")
         return naming.hub_fleet_role_name(purpose)
 
     def fleet_grants(self) -> tuple[Grant, ...]:
@@ -38,7 +48,12 @@ class SpokeAccessRefs:
             account="*",
         )
         return (
-            Grant("AssumeSpokeRoles", (sts.AssumeRole, sts.SetSourceIdentity), (spoke_roles,)),
+            Grant(
+                "AssumeSpokeRoles",
+                (sts.AssumeRole, sts.SetSourceIdentity),
+                (spoke_roles,),
+                Condition(StringEquals("aws:ResourceOrgID", Ref(self.organization_id))),
+            ),
             Grant("ReadExternalId", (secretsmanager.GetSecretValue,), (Ref(self.external_id),)),
             self.encryption.grant_through("secretsmanager", "DecryptExternalId", (kms.Decrypt,)),
         )
@@ -47,7 +62,7 @@ class SpokeAccessRefs:
         return {environment.EXTERNAL_ID_SECRET_ARN: Ref(self.external_id)}
 
 
-def add_spoke_access(template: Template, encryption: EncryptionRefs) -> SpokeAccessRefs:
+def add_spoke_access(template: Template, parameters: HubParameters, encryption: EncryptionRefs) -> SpokeAccessRefs:
     """The ExternalId every spoke role requires, generated here so it is never typed or committed."""
     # Retained: every spoke's trust policy holds this value, so losing it would cut the hub off from the fleet.
     secret = template.add_resource(
@@ -63,4 +78,26 @@ def add_spoke_access(template: Template, encryption: EncryptionRefs) -> SpokeAcc
             )
         )
     )
-    return SpokeAccessRefs(secret, encryption)
+    readers = Split(",", Join(",", [Join(",", parameters.key_administrator_arns()), *naming.hub_fleet_role_arns()]))
+    template.add_resource(
+        ResourcePolicy(
+            "SpokeExternalIdSecretPolicy",
+            SecretId=Ref(secret),
+            BlockPublicPolicy=True,
+            ResourcePolicy=policy_document(
+                [
+                    Statement(
+                        # Management stays with IAM (CloudFormation updates the secret with the deployer's rights);
+                        # the value itself only with the roles that present it or pass it to the spokes.
+                        Sid="OnlyFleetRolesAndKeyAdministratorsReadTheExternalId",
+                        Effect=Deny,
+                        Principal=Principal("AWS", "*"),
+                        Action=[secretsmanager.GetSecretValue],
+                        Resource=["*"],
+                        Condition=Condition(ArnNotEquals("aws:PrincipalArn", readers)),
+                    )
+                ]
+            ),
+        )
+    )
+    return SpokeAccessRefs(secret, encryption, parameters.organization_id)

@@ -14,12 +14,15 @@ from awacs import dynamodb, kms, s3
 from awacs.aws import (
     Allow,
     Condition,
+    Deny,
     ForAllValuesStringEquals,
     ForAllValuesStringLike,
+    Null,
     Principal,
     Statement,
     StringEquals,
     StringEqualsIfExists,
+    StringNotEquals,
 )
 from troposphere import GetAtt, Ref, Sub, Template
 from troposphere.dynamodb import (
@@ -180,6 +183,8 @@ def add_storage(template: Template, parameters: HubParameters, encryption: Encry
         retained(
             Bucket(
                 "ArtifactBucket",
+                # Named, so the hub key's policy can name it (the bucket itself depends on the key).
+                BucketName=naming.artifact_bucket_name(),
                 Metadata={
                     "checkov": suppressions.checkov(
                         (
@@ -230,15 +235,58 @@ def add_storage(template: Template, parameters: HubParameters, encryption: Encry
 
 def _add_bucket_policy(template: Template, parameters: HubParameters, artifacts: ArtifactBucketRefs) -> None:
     bucket_arn = artifacts.arn
-    always = [deny_insecure_transport("DenyRequestsWithoutTls", [s3.Action("*")], [bucket_arn, artifacts.objects("*")])]
+    key_arn = artifacts.encryption.key_arn
+    always = [
+        deny_insecure_transport("DenyRequestsWithoutTls", [s3.Action("*")], [bucket_arn, artifacts.objects("*")]),
+        # A write that names no encryption gets the bucket's default, the hub key; one that names another key,
+        # another algorithm or a key of its own (SSE-C) is refused, so every object stays readable by the hub.
+        # Null "false": only a request that names an encryption (absent, a negated operator would match and deny
+        # every write that relies on the default). Two statements: keys inside one block must all match, so one
+        # block would let a write that names aws:kms with another key through.
+        Statement(
+            Sid="DenyWritesEncryptedAnotherWay",
+            Effect=Deny,
+            Principal=Principal("AWS", "*"),
+            Action=[s3.PutObject],
+            Resource=[artifacts.objects("*")],
+            Condition=Condition(
+                [
+                    Null("s3:x-amz-server-side-encryption", "false"),
+                    StringNotEquals("s3:x-amz-server-side-encryption", "aws:kms"),
+                ]
+            ),
+        ),
+        Statement(
+            Sid="DenyWritesEncryptedWithAnotherKey",
+            Effect=Deny,
+            Principal=Principal("AWS", "*"),
+            Action=[s3.PutObject],
+            Resource=[artifacts.objects("*")],
+            Condition=Condition(
+                [
+                    Null("s3:x-amz-server-side-encryption-aws-kms-key-id", "false"),
+                    StringNotEquals("s3:x-amz-server-side-encryption-aws-kms-key-id", key_arn),
+                ]
+            ),
+        ),
+        Statement(
+            Sid="DenyWritesWithCustomerProvidedKeys",
+            Effect=Deny,
+            Principal=Principal("AWS", "*"),
+            Action=[s3.PutObject],
+            Resource=[artifacts.objects("*")],
+            Condition=Condition(Null("s3:x-amz-server-side-encryption-customer-algorithm", "false")),
+        ),
+    ]
     organisation_output = [
         Statement(
-            # Instances write Run Command output only under their own account's prefix, and only PutObject.
+            # Instances write Run Command output only under their own account's prefix, and only PutObject. The
+            # account is the key's first segment after the fixed prefix: no wildcard before it can cross a "/".
             Sid="OrganisationInstancesWriteOwnAccountOutput",
             Effect=Allow,
             Principal=Principal("AWS", "*"),
             Action=[s3.PutObject],
-            Resource=[artifacts.objects("runs/*/ssm/account-${!aws:PrincipalAccount}/*")],
+            Resource=[artifacts.objects(naming.instance_output_objects("${!aws:PrincipalAccount}"))],
             Condition=Condition(StringEquals("aws:PrincipalOrgID", Ref(parameters.organization_id))),
         ),
         Statement(

@@ -344,7 +344,7 @@ def rehearsal(monkeypatch: pytest.MonkeyPatch, *, account_concurrency: int = 10)
             "ApprovalApi": REST_API_ID,
         }
         attributes = {("ApprovalSigningKey", "Arn"): approval_key_arn}
-        conditions = {"SharesInstanceOutput": bool(parameters["InstanceOutputOrganizationId"])}
+        conditions = {"SharesInstanceOutput": parameters["ShareInstanceOutput"] == "true"}
         environments = {
             function.name: _environment(resources[f"{function.name}Function"], physical, attributes, conditions)
             for function in hub_functions()

@@ -43,7 +43,8 @@ def resolve(
     attributes: Mapping[tuple[str, str], Any] | None = None,
     conditions: Mapping[str, bool] | None = None,
 ) -> Any:
-    """``value`` with ``Ref``, ``Fn::Sub`` (both forms), ``Fn::GetAtt`` and ``Fn::If`` replaced, as a deployment would:
+    """``value`` with ``Ref``, ``Fn::Sub`` (both forms), ``Fn::GetAtt``, ``Fn::If``, ``Fn::Join``, ``Fn::Split``
+    and ``Fn::Select`` replaced, as a deployment would:
     ``names`` for references (pseudo parameters included), ``attributes`` for (logical id, attribute), ``conditions``
     for conditions. An unknown name raises KeyError, so a test never runs on a half-resolved value."""
     lookup = {**PSEUDO_PARAMETERS, **names}
@@ -62,11 +63,22 @@ def resolve(
         condition, when, otherwise = argument
         return again(when if (conditions or {})[condition] else otherwise)
 
+    def join(argument: list[Any]) -> str:
+        delimiter, items = argument
+        return str(delimiter).join(str(item) for item in again(items))
+
+    def split(argument: list[Any]) -> list[str]:
+        delimiter, text = argument
+        return str(again(text)).split(delimiter)
+
     intrinsics = {
         "Fn::Sub": sub,
         "Ref": lambda name: lookup[name],
         "Fn::GetAtt": lambda argument: found[tuple(argument)],
         "Fn::If": choose,
+        "Fn::Join": join,
+        "Fn::Split": split,
+        "Fn::Select": lambda argument: again(argument[1])[int(argument[0])],
     }
     if isinstance(value, list):
         return [again(item) for item in value]

@@ -80,6 +80,7 @@ def organisation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Or
         directory = tmp_path / "parameters"
         directory.mkdir()
         found = Organisation(directory, ou, members)
+        organisation_id = organizations.describe_organization()["Organization"]["Id"]
         found.write(
             "hub",
             entries(
@@ -92,12 +93,21 @@ def organisation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Or
                     "LogRetentionInDays": "30",
                     "Approvers": "ops@example.com",
                     "ApprovalAdministratorArns": f"arn:aws:iam::{ACCOUNT}:role/deployer",
+                    "OrganizationId": organisation_id,
+                    "KeyAdministratorArns": f"arn:aws:iam::{ACCOUNT}:role/deployer",
                 }
             ),
         )
         found.write(
             "spoke",
-            entries({"NamePrefix": "patch-orchestrator-test", "HubAccountId": ACCOUNT, "AllowedPatchGroups": "web"}),
+            entries(
+                {
+                    "NamePrefix": "patch-orchestrator-test",
+                    "HubAccountId": ACCOUNT,
+                    "HubRegion": REGION,
+                    "AllowedPatchGroups": "web",
+                }
+            ),
         )
         found.write(
             "deploy",
@@ -204,6 +214,7 @@ def test_credentials_of_another_account_are_refused_before_anything_is_uploaded(
     deploy_file.write_text(json.dumps(document))
     organisation.edit("spoke", HubAccountId="111111111111")
     organisation.edit("hub", ApprovalAdministratorArns="arn:aws:iam::111111111111:role/deployer")
+    organisation.edit("hub", KeyAdministratorArns="arn:aws:iam::111111111111:role/deployer")
 
     line = one_line_error(organisation.deploy())
 
@@ -283,6 +294,31 @@ def test_a_refused_environment_deploys_nothing(organisation: Organisation) -> No
     assert "NamePrefix: 'someone-else' differs from the hub's" in result.output
 
 
+def test_a_package_replaced_under_its_key_is_refused_before_anything_is_deployed(organisation: Organisation) -> None:
+    key = build_package().key
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=b"someone else's code")
+
+    line = one_line_error(organisation.deploy())
+
+    assert f"s3://{BUCKET}/{key} holds other bytes than its name's sha256" in line
+    stacks = boto3.client("cloudformation", region_name=REGION).list_stacks()["StackSummaries"]
+    assert not [s for s in stacks if s["StackName"] == STACK]
+
+
+def test_a_versioned_code_bucket_pins_the_functions_to_the_checked_package_version(
+    organisation: Organisation,
+) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+
+    result = organisation.deploy("--only", "hub")
+
+    assert result.exit_code == 0, result.output
+    version = s3.head_object(Bucket=BUCKET, Key=build_package().key)["VersionId"]
+    stack = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=STACK)["Stacks"][0]
+    assert {"ParameterKey": "CodeObjectVersion", "ParameterValue": version} in stack["Parameters"]
+
+
 Call = tuple[str, str, dict[str, Any]]
 
 
@@ -349,6 +385,7 @@ def test_cloudformation_creates_the_hub_with_the_role_the_deploy_file_names(
     role = f"arn:aws:iam::{ACCOUNT}:role/patch-orchestrator-test-cloudformation-{REGION}"
     with_cloudformation_role(organisation, role)
     organisation.edit("hub", ApprovalAdministratorArns=role)  # it writes the approval policies
+    organisation.edit("hub", KeyAdministratorArns=role)  # and the key policies
 
     assert organisation.deploy("--only", "hub").exit_code == 0
 

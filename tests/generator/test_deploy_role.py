@@ -20,14 +20,14 @@ UNUSED_FEATURES = {
     "amplify", "apprunner", "appsync", "bedrock-agentcore", "cognito-idp", "elasticloadbalancing",
     "ec2:AssociateVerifiedAccessInstanceWebAcl", "ec2:DescribeVerifiedAccessInstanceWebAclAssociations",
     "ec2:DisassociateVerifiedAccessInstanceWebAcl", "ec2:GetVerifiedAccessInstanceWebAcl",
-    # DynamoDB imports, Kinesis streaming and replicas (their service-linked role); Lambda file systems,
-    # code signing and managed instances; S3 Tables, metadata tables and replication; log indexes, bearer
+    # DynamoDB imports, Kinesis streaming and replicas (their service-linked role); Lambda file systems
+    # and managed instances; S3 Tables, metadata tables and replication; log indexes, bearer
     # tokens and Firehose deliveries; secret replication
     "kinesis", "iam:CreateServiceLinkedRole", "dynamodb:DescribeImport", "dynamodb:ImportTable",
     "dynamodb:DescribeKinesisStreamingDestination", "dynamodb:DisableKinesisStreamingDestination",
     "dynamodb:EnableKinesisStreamingDestination", "dynamodb:UpdateKinesisStreamingDestination",
-    "dynamodb:CreateTableReplica", "elasticfilesystem", "s3files", "lambda:GetCodeSigningConfig",
-    "lambda:PutFunctionCodeSigningConfig", "lambda:PassCapacityProvider", "lambda:PutFunctionScalingConfig",
+    "dynamodb:CreateTableReplica", "elasticfilesystem", "s3files", "lambda:PassCapacityProvider",
+    "lambda:PutFunctionScalingConfig",
     "s3tables", "s3:CreateBucketMetadataTableConfiguration", "s3:DeleteBucketMetadataTableConfiguration",
     "s3:PutReplicationConfiguration", "logs:DescribeIndexPolicies", "logs:DeleteIndexPolicy",
     "logs:PutIndexPolicy", "firehose", "secretsmanager:RemoveRegionsFromReplication",

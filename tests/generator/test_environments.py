@@ -119,7 +119,7 @@ def test_instance_output_in_the_spokes_needs_the_hubs_organisation(parameters: P
         lambda values: values.update(HubArtifactBucketName="patch-artifacts", HubKeyArn=key),
     )
 
-    assert "HubKeyArn: instance output is set up in the spokes but the hub's InstanceOutputOrganizationId" in (
+    assert "HubKeyArn: instance output is set up in the spokes but the hub's ShareInstanceOutput is not true" in (
         problems(parameters)
     )
 
@@ -171,6 +171,33 @@ def test_validate_refuses_in_one_line_per_problem_and_never_a_traceback(paramete
     assert "1 of 2 environments refused, 1 stray files" in result.output
 
 
+def test_a_spoke_naming_another_hub_region_is_refused(parameters: Path) -> None:
+    edit(parameters / "spoke-dev.json", lambda values: values.update(HubRegion="us-east-1"))
+
+    assert "spoke-dev.json: HubRegion: 'us-east-1' is not the hub's region 'eu-west-1'" in problems(parameters)
+
+
+def test_a_key_administrator_of_another_account_is_refused(parameters: Path) -> None:
+    elsewhere = "arn:aws:iam::222222222222:role/deployer"
+    edit(parameters / "hub-dev.json", lambda values: values.update(KeyAdministratorArns=elsewhere))
+
+    assert f"hub-dev.json: KeyAdministratorArns: {elsewhere} is not a role of the hub's account" in problems(parameters)
+
+
+@pytest.mark.parametrize("value", ["*", "web,*"])
+def test_a_spoke_that_opens_every_patch_group_is_refused(parameters: Path, value: str) -> None:
+    edit(parameters / "spoke-dev.json", lambda values: values.update(AllowedPatchGroups=value))
+
+    assert "spoke-dev.json: AllowedPatchGroups: '*' does not match" in problems(parameters)
+
+
+@pytest.mark.parametrize("parameter", ["KeyAdministratorArns", "OrganizationId"])
+def test_the_hub_cannot_leave_out_its_administrators_or_organisation(parameters: Path, parameter: str) -> None:
+    edit(parameters / "hub-dev.json", lambda values: values.pop(parameter))
+
+    assert f"hub-dev.json: {parameter}: required" in problems(parameters)
+
+
 APPROVAL_POLICY_PROBLEMS = {
     "approval required but nobody may approve": (
         {"Approvers": ""},
@@ -214,3 +241,10 @@ def test_check_run_applies_the_environments_approval_policy(parameters: Path, tm
     assert "waves[1].approval.required: false, but the hub requires approval" in refused.output
     assert accepted.exit_code == 0, accepted.output
     assert "approval before no wave" in accepted.output
+
+
+def test_key_administrators_without_the_cloudformation_role_are_refused(parameters: Path) -> None:
+    only_people = "arn:aws:iam::111111111111:role/platform-key-admin"
+    edit(parameters / "hub-dev.json", lambda values: values.update(KeyAdministratorArns=only_people))
+
+    assert "hub-dev.json: KeyAdministratorArns: does not include the CloudFormation role" in problems(parameters)

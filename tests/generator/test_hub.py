@@ -131,7 +131,7 @@ def test_hub_key_rotates_and_scopes_every_non_account_principal(hub: dict[str, A
     logs = statements["CloudWatchLogsForThisAccountsLogGroups"]
     assert "kms:EncryptionContext:aws:logs:arn" in logs["Condition"]["ArnLike"]
     organisation = statements["OrganisationInstancesEncryptOutputThroughS3"]
-    assert organisation["Condition"]["StringEquals"]["aws:PrincipalOrgID"] == {"Ref": "InstanceOutputOrganizationId"}
+    assert organisation["Condition"]["StringEquals"]["aws:PrincipalOrgID"] == {"Ref": "OrganizationId"}
     assert "kms:ViaService" in organisation["Condition"]["StringEquals"]
     for statement in statements.values():
         if statement["Principal"] in ("*", {"AWS": "*"}):

@@ -13,7 +13,12 @@ from generator.parameter_files import ParameterFileError, load
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = templates()
-SPOKE = {"NamePrefix": "patch-orchestrator", "HubAccountId": "111111111111", "AllowedPatchGroups": "web,db"}
+SPOKE = {
+    "NamePrefix": "patch-orchestrator",
+    "HubAccountId": "111111111111",
+    "HubRegion": "eu-west-1",
+    "AllowedPatchGroups": "web,db",
+}
 HUB = json.loads((ROOT / "parameters" / "hub-dev.json").read_text())
 X86_LAYER = "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:27"
 FOREIGN_LAYER = "arn:aws:lambda:eu-west-1:123456789012:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
@@ -60,7 +65,7 @@ def test_a_valid_file_loads_in_order_and_renders_back_to_cloudformation(tmp_path
 
 
 def test_a_default_is_read_from_the_template_when_the_file_leaves_it_out(tmp_path: Path) -> None:
-    loaded = load(write(tmp_path, spoke_with(AllowedPatchGroups=None)), TEMPLATES["spoke"])
+    loaded = load(write(tmp_path, spoke_with(NamePrefix=None)), TEMPLATES["spoke"])
 
     assert loaded.value("NamePrefix", TEMPLATES["spoke"]) == "patch-orchestrator"
     assert loaded.value("HubArtifactBucketName", TEMPLATES["spoke"]) == ""

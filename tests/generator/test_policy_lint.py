@@ -18,7 +18,7 @@ from tests.support.policies import ACCOUNT, PARTITION, REGION, concrete
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = {
-    "InstanceOutputOrganizationId": "o-a1b2c3d4e5",
+    "ShareInstanceOutput": "true",
     "HubKeyArn": f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/0123abcd-0123-0123-0123-0123456789ab",
     "HubArtifactBucketName": f"patch-orchestrator-artifacts-{ACCOUNT}-{REGION}",
 }

@@ -35,6 +35,8 @@ def deployed() -> Iterator[dict[str, Any]]:
                 {"ParameterKey": "CodeBucket", "ParameterValue": "code-bucket"},
                 {"ParameterKey": "CodeKey", "ParameterValue": package.key},
                 {"ParameterKey": "PowertoolsLayerArn", "ParameterValue": LAYER},
+                {"ParameterKey": "OrganizationId", "ParameterValue": "o-a1b2c3d4e5"},
+                {"ParameterKey": "KeyAdministratorArns", "ParameterValue": "arn:aws:iam::123456789012:role/deployer"},
                 # moto has no AWS::ApiGateway::Account (an account-wide setting); its template side is
                 # checked statically in test_approval_template.py.
                 {"ParameterKey": "ApiGatewayLoggingRole", "ParameterValue": "existing"},
@@ -47,6 +49,8 @@ def deployed() -> Iterator[dict[str, Any]]:
             TemplateBody=(ROOT / "output" / "spoke.json").read_text(),
             Parameters=[
                 {"ParameterKey": "HubAccountId", "ParameterValue": "111111111111"},
+                {"ParameterKey": "HubRegion", "ParameterValue": REGION},
+                {"ParameterKey": "AllowedPatchGroups", "ParameterValue": "web"},
                 {"ParameterKey": "ExternalId", "ParameterValue": "external-id-0123456789"},
             ],
             Capabilities=["CAPABILITY_NAMED_IAM"],
