@@ -80,20 +80,22 @@ class RolloutPlan:
         """Batches x per-instance time, plus the margin: when the command should be over."""
         return self.batches * self.seconds_per_instance + self.margin_seconds
 
-    @property
-    def delivery_timeout_seconds(self) -> int:
-        """SendCommand TimeoutSeconds: SSM counts it from the send, so an instance still queued behind
-        MaxConcurrency when it runs out ends DeliveryTimedOut without being tried. As long as the deadline, it
-        never expires for an instance SSM would start before the command is cancelled anyway."""
-        return min(DELIVERY_TIMEOUT_MAXIMUM, max(DELIVERY_TIMEOUT_MINIMUM, self.deadline_seconds))
-
     def describe(self) -> str:
         """The numbers, for a refusal: ``19 instances 1 at a time: 19 batches x 20 min + 10 min margin``."""
+        instances = f"{self.instances} instance{'' if self.instances == 1 else 's'}"
         return (
-            f"{self.instances} instances {self.concurrency} at a time: {self.batches} batches x "
+            f"{instances} {self.concurrency} at a time: {self.batches} batches x "
             f"{_minutes(self.seconds_per_instance)} min + {_minutes(self.margin_seconds)} min margin = "
             f"{_minutes(self.deadline_seconds)} min"
         )
+
+
+def delivery_timeout_seconds(deadline_seconds: int) -> int:
+    """SendCommand TimeoutSeconds for a command cancelled at ``deadline_seconds`` after its send. SSM counts the
+    delivery timeout from the send, so an instance still queued behind MaxConcurrency when it runs out ends
+    DeliveryTimedOut without being tried; as long as the deadline, it never expires for an instance SSM would
+    start before the command is cancelled anyway (within SendCommand's bounds)."""
+    return min(DELIVERY_TIMEOUT_MAXIMUM, max(DELIVERY_TIMEOUT_MINIMUM, deadline_seconds))
 
 
 def plan(instances: int, max_concurrency: str, *, minutes_per_instance: float) -> RolloutPlan:

@@ -17,6 +17,7 @@ from typing import Any
 
 import fastjsonschema
 
+from handlers.contract import rollout
 from handlers.contract.conventions import MAX_TOTAL_APPROVAL_MINUTES, PATCH_TAG_KEY, RUN_TIMEOUT_SECONDS
 from handlers.contract.errors import InvalidRunDocument
 from handlers.contract.regions import KNOWN_REGIONS
@@ -107,6 +108,9 @@ def normalise(
     concurrency = {**default_concurrency, **document.get("concurrency", {})}
     waves = [_normalise_wave(index, wave, defaults, approval_policy) for index, wave in enumerate(document["waves"])]
     _check_approval_waits(waves)
+    minutes_per_instance = document.get("expectedPatchMinutesPerInstance", defaults["expectedPatchMinutesPerInstance"])
+    patch_timeout = document.get("patchTimeoutMinutes", defaults["patchTimeoutMinutes"])
+    _check_rollouts(waves, minutes_per_instance=minutes_per_instance, limit_minutes=patch_timeout)
     return {
         "runId": run_id,
         "documentDigest": digest(document),
@@ -115,7 +119,8 @@ def normalise(
             "rebootOption": document["rebootOption"],
             "selector": document["selector"],
             "preCollect": {"enabled": document.get("preCollect", {}).get("enabled", defaults["preCollect"])},
-            "patchTimeoutMinutes": document.get("patchTimeoutMinutes", defaults["patchTimeoutMinutes"]),
+            "patchTimeoutMinutes": patch_timeout,
+            "expectedPatchMinutesPerInstance": minutes_per_instance,
             "snapshotId": snapshot_id(run_id),
             "concurrency": concurrency,
             "rerunOf": document.get("rerun", {}).get("of", ""),
@@ -132,6 +137,7 @@ def _defaults() -> dict[str, Any]:
     return {
         "preCollect": root["properties"]["preCollect"]["properties"]["enabled"]["default"],
         "patchTimeoutMinutes": root["properties"]["patchTimeoutMinutes"]["default"],
+        "expectedPatchMinutesPerInstance": root["properties"]["expectedPatchMinutesPerInstance"]["default"],
         "maxConcurrency": wave["maxConcurrency"]["default"],
         "maxErrors": wave["maxErrors"]["default"],
         "failedPercent": budget["failedPercent"]["default"],
@@ -251,6 +257,28 @@ def _check_approval_waits(waves: Sequence[Mapping[str, Any]]) -> None:
                     f"in all, over the {MAX_TOTAL_APPROVAL_MINUTES}-minute limit (half the run's "
                     f"{RUN_TIMEOUT_SECONDS // 86400}-day timeout)"
                 )
+
+
+def _check_rollouts(waves: Sequence[Mapping[str, Any]], *, minutes_per_instance: float, limit_minutes: int) -> None:
+    """Each wave's patch must fit patchTimeoutMinutes on any target it may meet. A percentage maxConcurrency has
+    a slowest target size, checked here; a count's batches grow with the target, so SendCommand checks it
+    against the instances Discover found (``rollout.target_refusal``)."""
+    one = rollout.refusal(rollout.plan(1, "1", minutes_per_instance=minutes_per_instance), limit_minutes=limit_minutes)
+    if one is not None:
+        raise InvalidRunDocument(f"expectedPatchMinutesPerInstance: {one}")
+    for wave in waves:
+        concurrency = wave["maxConcurrency"]
+        slowest = rollout.worst_case_instances(concurrency)
+        if slowest is None:
+            continue
+        planned = rollout.plan(slowest, concurrency, minutes_per_instance=minutes_per_instance)
+        reason = rollout.refusal(planned, limit_minutes=limit_minutes)
+        if reason is not None:
+            raise InvalidRunDocument(
+                f"waves[{wave['index']}].maxConcurrency: {concurrency} of a target of {reason} (at "
+                f"{minutes_per_instance} expectedPatchMinutesPerInstance); raise maxConcurrency or "
+                "patchTimeoutMinutes"
+            )
 
 
 def _describe(error: fastjsonschema.JsonSchemaValueException) -> str:
