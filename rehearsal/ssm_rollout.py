@@ -196,7 +196,7 @@ class Rollout:
                 changes.append(Transition(track.started_at, instance_id, running))
             if track.ended_at is not None:
                 changes.append(Transition(track.ended_at, instance_id, track.final))
-        return sorted(changes, key=lambda change: (change.at, self.instance_ids.index(change.instance_id)))
+        return sorted(changes, key=lambda change: change.at)  # stable: instance order within one moment
 
     def advance_to(self, at: float) -> list[Transition]:
         """The changes since the last call (the first call includes those at the send), up to and including
@@ -218,13 +218,6 @@ class Rollout:
 
     # Playing it out -----------------------------------------------------------------------------------------
 
-    def _limit(self, at: float) -> int:
-        """Instances SSM lets run ``at``: 1, then 3, 7, ... after each acknowledgement, up to MaxConcurrency."""
-        if self.acknowledge_seconds <= 0:
-            return self.concurrency
-        rounds = int(at // self.acknowledge_seconds)
-        return self.concurrency if rounds >= 30 else min(self.concurrency, 2 ** (rounds + 1) - 1)
-
     def _play(self) -> None:
         """Play the timeline out from the send, event by event: starts, ends, the stop, the delivery timeout."""
         state = _Playing(self)
@@ -242,16 +235,6 @@ class Rollout:
                 if track.ended_at is None or track.ended_at > self.cancelled_at:
                     track.ended_at, track.final = self.cancelled_at, "Cancelled"
         self._tracks, self.stopped_at = state.tracks, state.stopped_at
-
-    def _ending(self, instance_id: str, started: float) -> tuple[float, str]:
-        """When and how an instance started at ``started`` ends, unless cancelled first."""
-        outcome = self.outcomes.get(instance_id, Outcome.SUCCESS)
-        if outcome is Outcome.UNREACHABLE:
-            # SSM keeps trying to deliver (Delayed) until the delivery timeout, counted from the send.
-            return max(started, self.delivery_timeout_seconds), "DeliveryTimedOut"
-        if outcome is Outcome.HANGS or self.durations[instance_id] > self.execution_timeout_seconds:
-            return started + self.execution_timeout_seconds, "ExecutionTimedOut"
-        return started + self.durations[instance_id], outcome.value
 
 
 class _Playing:
@@ -271,11 +254,11 @@ class _Playing:
         return bool(self.queue) and self.stopped_at is None and now < rollout.delivery_timeout_seconds
 
     def start_what_may(self, now: float) -> None:
-        while self._may_start(now) and len(self.running) < self.rollout._limit(now):
+        while self._may_start(now) and len(self.running) < self._limit(now):
             instance_id = self.queue.popleft()
             track = self.tracks[instance_id]
             track.started_at = now
-            track.ended_at, track.final = self.rollout._ending(instance_id, now)
+            track.ended_at, track.final = self._ending(instance_id, now)
             if track.final == "DeliveryTimedOut":
                 track.queued_details = "Delayed"
             heapq.heappush(self.running, (track.ended_at, self.order[instance_id], instance_id))
@@ -305,6 +288,23 @@ class _Playing:
         """The delivery timeout counts from the send: what is still queued then is never started."""
         if self.queue and now >= self.rollout.delivery_timeout_seconds:
             self._end_queued(self.rollout.delivery_timeout_seconds, "DeliveryTimedOut")
+
+    def _limit(self, at: float) -> int:
+        """Instances SSM lets run ``at``: 1, then 3, 7, ... after each acknowledgement, up to MaxConcurrency."""
+        if self.rollout.acknowledge_seconds <= 0:
+            return self.rollout.concurrency
+        rounds = int(at // self.rollout.acknowledge_seconds)
+        return self.rollout.concurrency if rounds >= 30 else min(self.rollout.concurrency, 2 ** (rounds + 1) - 1)
+
+    def _ending(self, instance_id: str, started: float) -> tuple[float, str]:
+        """When and how an instance started at ``started`` ends, unless cancelled first."""
+        outcome = self.rollout.outcomes.get(instance_id, Outcome.SUCCESS)
+        if outcome is Outcome.UNREACHABLE:
+            # SSM keeps trying to deliver (Delayed) until the delivery timeout, counted from the send.
+            return max(started, self.rollout.delivery_timeout_seconds), "DeliveryTimedOut"
+        if outcome is Outcome.HANGS or self.rollout.durations[instance_id] > self.rollout.execution_timeout_seconds:
+            return started + self.rollout.execution_timeout_seconds, "ExecutionTimedOut"
+        return started + self.rollout.durations[instance_id], outcome.value
 
     def _end_queued(self, at: float, details: str) -> None:
         for instance_id in self.queue:

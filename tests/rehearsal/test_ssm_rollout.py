@@ -11,6 +11,7 @@ from collections import Counter
 
 import pytest
 
+from handlers.contract.rollout import delivery_timeout_seconds, plan
 from rehearsal.ssm_rollout import Outcome, Rollout, lognormal_durations
 
 HOUR = 3600.0
@@ -249,3 +250,24 @@ def test_every_instance_that_runs_needs_a_duration() -> None:
             execution_timeout_seconds=3600,
             durations={},
         )
+
+
+@pytest.mark.parametrize(("instances", "max_concurrency"), [(50, "10%"), (19, "10%"), (400, "10%"), (60, "7")])
+def test_the_planned_deadline_covers_the_modelled_rollout_of_spread_out_instances(
+    instances: int, max_concurrency: str
+) -> None:
+    """The deadline formula (handlers/contract/rollout.py) against the model: 40 seeded fleets of 20-minute
+    instances, none slower than the plan, and the delivery timeout set to the deadline leaves nobody untried."""
+    planned = plan(instances, max_concurrency, minutes_per_instance=20)
+    ids = [f"i-{n:04d}" for n in range(instances)]
+    for seed in range(40):
+        model = Rollout.start(
+            ids,
+            max_concurrency=max_concurrency,
+            max_errors="100%",
+            delivery_timeout_seconds=delivery_timeout_seconds(planned.deadline_seconds),
+            execution_timeout_seconds=2 * HOUR,
+            durations=lognormal_durations(ids, mean_seconds=1200, seed=seed),
+        )
+        assert model.finished_at <= planned.deadline_seconds
+        assert finals(model) == {"Success": instances}

@@ -55,9 +55,9 @@ def test_max_errors_percentage_is_a_share_of_the_targets_rounded_down() -> None:
 
 def test_the_deadline_is_batches_times_the_instance_time_plus_margin() -> None:
     planned = rollout.plan(50, "10%", minutes_per_instance=20)
-    assert (planned.batches, planned.seconds_per_instance, planned.margin_seconds) == (10, 1200, 600)
-    assert planned.deadline_seconds == 10 * 1200 + 600
-    assert rollout.plan(1, "1", minutes_per_instance=60).margin_seconds == 1800  # half an instance's time
+    assert (planned.batches, planned.seconds_per_instance, planned.margin_seconds) == (10, 1200, 3000)
+    assert planned.deadline_seconds == 10 * 1200 + 3000  # a quarter of the batches' time
+    assert rollout.plan(1, "1", minutes_per_instance=5).margin_seconds == 600  # at least ten minutes
 
 
 def test_the_delivery_timeout_lasts_until_the_deadline_within_send_commands_bounds() -> None:
@@ -80,15 +80,15 @@ def test_a_twenty_minute_patch_at_ten_percent_is_refused_within_the_default_time
     with pytest.raises(InvalidRunDocument) as refused:
         normalise(expectedPatchMinutesPerInstance=20)
     assert str(refused.value) == (
-        "waves[0].maxConcurrency: 10% of a target of 19 instances 1 at a time: 19 batches x 20 min + 10 min margin "
-        "= 390 min, over the 180-minute patchTimeoutMinutes (at 20 expectedPatchMinutesPerInstance); raise "
+        "waves[0].maxConcurrency: 10% of a target of 19 instances 1 at a time: 19 batches x 20 min + 95 min margin "
+        "= 475 min, over the 180-minute patchTimeoutMinutes (at 20 expectedPatchMinutesPerInstance); raise "
         "maxConcurrency or patchTimeoutMinutes"
     )
 
 
 def test_the_same_patch_fits_with_a_longer_timeout_or_more_concurrency() -> None:
     assert (
-        normalise(expectedPatchMinutesPerInstance=20, patchTimeoutMinutes=390)["settings"]["patchTimeoutMinutes"] == 390
+        normalise(expectedPatchMinutesPerInstance=20, patchTimeoutMinutes=475)["settings"]["patchTimeoutMinutes"] == 475
     )
     assert (
         normalise(expectedPatchMinutesPerInstance=20, wave={"maxConcurrency": "50%"})["waves"][0]["maxConcurrency"]
@@ -99,14 +99,16 @@ def test_the_same_patch_fits_with_a_longer_timeout_or_more_concurrency() -> None
 def test_a_count_of_max_concurrency_is_left_to_send_command_which_knows_the_instances() -> None:
     assert normalise(expectedPatchMinutesPerInstance=20, wave={"maxConcurrency": "5"})
     assert rollout.target_refusal(50, "5", minutes_per_instance=20, limit_minutes=180) == (
-        "50 instances 5 at a time: 10 batches x 20 min + 10 min margin = 210 min, over the 180-minute "
+        "50 instances 5 at a time: 10 batches x 20 min + 50 min margin = 250 min, over the 180-minute "
         "patchTimeoutMinutes"
     )
-    assert rollout.target_refusal(40, "5", minutes_per_instance=20, limit_minutes=180) is None
+    assert rollout.target_refusal(30, "5", minutes_per_instance=20, limit_minutes=180) is None
 
 
 def test_one_instance_longer_than_the_timeout_is_refused_whatever_the_concurrency() -> None:
-    with pytest.raises(InvalidRunDocument, match=r"^expectedPatchMinutesPerInstance: 1 instance 1 at a time"):
+    with pytest.raises(
+        InvalidRunDocument, match=r"^expectedPatchMinutesPerInstance: 1 instance 1 at a time: 1 batch x 200 min"
+    ):
         normalise(expectedPatchMinutesPerInstance=200, wave={"maxConcurrency": "7"})
 
 
