@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from handlers.contract.conventions import MAX_TOTAL_APPROVAL_MINUTES, PATCH_TAG_
 from handlers.contract.errors import InvalidRunDocument
 from handlers.contract.regions import KNOWN_REGIONS
 from handlers.contract.table import wave_sk
+from handlers.domain.fleet import SNAPSHOT_DEADLINE_MINUTES
 
 MAX_DOCUMENT_BYTES = 128 * 1024
 MAX_TARGETS_PER_RUN = 20_000
@@ -111,6 +113,13 @@ def normalise(
     minutes_per_instance = document.get("expectedPatchMinutesPerInstance", defaults["expectedPatchMinutesPerInstance"])
     patch_timeout = document.get("patchTimeoutMinutes", defaults["patchTimeoutMinutes"])
     _check_rollouts(waves, minutes_per_instance=minutes_per_instance, limit_minutes=patch_timeout)
+    _check_run_length(
+        waves,
+        concurrency,
+        minutes_per_instance=minutes_per_instance,
+        limit_minutes=patch_timeout,
+        snapshots=document.get("preCollect", {}).get("enabled", defaults["preCollect"]),
+    )
     return {
         "runId": run_id,
         "documentDigest": digest(document),
@@ -279,6 +288,50 @@ def _check_rollouts(waves: Sequence[Mapping[str, Any]], *, minutes_per_instance:
                 f"{minutes_per_instance} expectedPatchMinutesPerInstance); raise maxConcurrency or "
                 "patchTimeoutMinutes"
             )
+
+
+def _check_run_length(
+    waves: Sequence[Mapping[str, Any]],
+    concurrency: Mapping[str, int],
+    *,
+    minutes_per_instance: float,
+    limit_minutes: int,
+    snapshots: bool,
+) -> None:
+    """The waves, one after another, must fit the run's timeout as planned: per target, the snapshot deadline and
+    the planned patch (a percentage's slowest target size; patchTimeoutMinutes for a count, whose targets are
+    not counted yet), in as many rounds as ``concurrency`` takes to work through each group's accounts and
+    regions, plus the longest the approvals may wait."""
+    minutes = sum(wave["approval"].get("timeoutMinutes", 0) for wave in waves)
+    for wave in waves:
+        concurrency_of_wave = wave["maxConcurrency"]
+        slowest = rollout.worst_case_instances(concurrency_of_wave)
+        patch = limit_minutes
+        if slowest is not None:
+            planned = rollout.plan(slowest, concurrency_of_wave, minutes_per_instance=minutes_per_instance)
+            patch = min(limit_minutes, math.ceil(planned.deadline_seconds / 60))
+        per_target = patch + (SNAPSHOT_DEADLINE_MINUTES if snapshots else 0)
+        for group in wave["targets"]:
+            rounds = math.ceil(len(group["accounts"]) / concurrency["accounts"]) * math.ceil(
+                len(group["regions"]) / concurrency["regions"]
+            )
+            minutes += rounds * per_target
+    limit = RUN_TIMEOUT_SECONDS // 60
+    if minutes > limit:
+        raise InvalidRunDocument(
+            f"waves: the run would take up to {minutes} minutes as planned (targets in rounds of "
+            f"{concurrency['accounts']} accounts x {concurrency['regions']} regions, {per_target_note(snapshots)}"
+            f"approvals included), over the {RUN_TIMEOUT_SECONDS // 86400}-day run timeout ({limit} minutes); "
+            "raise concurrency or split the run"
+        )
+
+
+def per_target_note(snapshots: bool) -> str:
+    return (
+        f"each target's snapshot ({SNAPSHOT_DEADLINE_MINUTES} min) and patch, "
+        if snapshots
+        else "each target's patch, "
+    )
 
 
 def _describe(error: fastjsonschema.JsonSchemaValueException) -> str:

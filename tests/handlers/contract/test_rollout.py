@@ -122,3 +122,18 @@ def test_the_default_plan_fits_the_default_timeout_and_is_recorded() -> None:
 def test_the_expected_time_must_be_positive() -> None:
     with pytest.raises(InvalidRunDocument, match=r"^expectedPatchMinutesPerInstance: "):
         normalise(expectedPatchMinutesPerInstance=0)
+
+
+def test_a_run_whose_waves_cannot_finish_within_the_run_timeout_is_refused() -> None:
+    accounts = [f"{n:012d}" for n in range(1, 201)]
+    regions = ["eu-west-1", "us-east-1"]
+    slow = {"targets": [{"accounts": accounts, "regions": regions}], "maxConcurrency": "5"}
+    with pytest.raises(InvalidRunDocument) as refused:
+        normalise(wave=slow, patchTimeoutMinutes=720, concurrency={"accounts": 2, "regions": 1})
+    # 100 rounds of accounts x 2 of regions, each (15 + 720) minutes: 147,000 minutes
+    assert str(refused.value) == (
+        "waves: the run would take up to 147000 minutes as planned (targets in rounds of 2 accounts x 1 regions, "
+        "each target's snapshot (15 min) and patch, approvals included), over the 14-day run timeout (20160 "
+        "minutes); raise concurrency or split the run"
+    )
+    assert normalise(wave=slow, patchTimeoutMinutes=720, concurrency={"accounts": 100, "regions": 2})
