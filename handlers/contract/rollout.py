@@ -17,13 +17,14 @@ import math
 import re
 from dataclasses import dataclass
 
-# A quarter of the batches' time, at least ten minutes. The instances sharing one concurrency slot run one after
+# A quarter of the batches' time, at least five minutes (the shortest patchTimeoutMinutes, ten, still fits one
+# five-minute instance). The instances sharing one concurrency slot run one after
 # another, so their spread adds up with the batches, and the rollout ends with its slowest slot. Measured with
 # the rehearsal's model (20-minute mean, lognormal spread 0.25, 200 seeds): the slowest rollout was 11% over
 # batches x mean at 50 instances (10%), 21% at 19 instances, 21% at 1,000. SSM's ramp-up and the poll that sees
 # the end take minutes more at most.
 MARGIN_FRACTION = 0.25
-MARGIN_MINIMUM_SECONDS = 600
+MARGIN_MINIMUM_SECONDS = 300
 # SendCommand's TimeoutSeconds bounds (SendCommand API reference).
 DELIVERY_TIMEOUT_MINIMUM = 30
 DELIVERY_TIMEOUT_MAXIMUM = 2_592_000
@@ -84,7 +85,7 @@ class RolloutPlan:
         return self.batches * self.seconds_per_instance + self.margin_seconds
 
     def describe(self) -> str:
-        """The numbers, for a refusal: ``19 instances 1 at a time: 19 batches x 20 min + 10 min margin``."""
+        """The numbers, for a refusal: ``19 instances 1 at a time: 19 batches x 20 min + 95 min margin``."""
         instances = f"{self.instances} instance{'' if self.instances == 1 else 's'}"
         return (
             f"{instances} {self.concurrency} at a time: {self.batches} batch{'' if self.batches == 1 else 'es'} x "

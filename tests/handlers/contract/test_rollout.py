@@ -57,7 +57,7 @@ def test_the_deadline_is_batches_times_the_instance_time_plus_margin() -> None:
     planned = rollout.plan(50, "10%", minutes_per_instance=20)
     assert (planned.batches, planned.seconds_per_instance, planned.margin_seconds) == (10, 1200, 3000)
     assert planned.deadline_seconds == 10 * 1200 + 3000  # a quarter of the batches' time
-    assert rollout.plan(1, "1", minutes_per_instance=5).margin_seconds == 600  # at least ten minutes
+    assert rollout.plan(1, "1", minutes_per_instance=5).margin_seconds == 300  # at least five minutes
 
 
 def test_the_delivery_timeout_lasts_until_the_deadline_within_send_commands_bounds() -> None:
