@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from handlers.contract import conventions
+from handlers.contract import conventions, rollout
 from handlers.contract.environment import SendCommandEnv
 from handlers.contract.errors import CommandLedgerBusy, CommandRejected, NotThisRun
 from handlers.contract.table import LedgerStatus, command_sk, run_pk
@@ -146,9 +146,12 @@ def _find_sent(ssm: SSMClient, token: str, *, since: datetime) -> str | None:
 def _request(
     target: Target, phase: str, plan: RunPlan, env: SendCommandEnv, runs: RunTable, *, token: str
 ) -> dict[str, Any]:
+    addressing = _addressing(plan, target, runs)
+    if phase == PATCH:
+        _check_rollout(plan, target, runs, addressing)
     command: dict[str, Any] = {
-        **_addressing(plan, target, runs),
-        "TimeoutSeconds": DELIVERY_TIMEOUT_SECONDS[phase],
+        **addressing,
+        "TimeoutSeconds": _delivery_timeout(phase, plan),
         # Comment is at most 100 characters: the run id (cut) for people, the token for the ledger.
         "Comment": f"{target.run_id[:60]} w{target.wave_index:02d} {phase} #{token}",
     }
@@ -179,14 +182,40 @@ def _request(
     return command
 
 
+def _delivery_timeout(phase: str, plan: RunPlan) -> int:
+    """SSM counts the delivery timeout from the send, so an instance still queued behind MaxConcurrency would time
+    out untried: a patch command's lasts as long as its deadline. A snapshot runs everywhere at once."""
+    if phase == PATCH:
+        return rollout.delivery_timeout_seconds(plan.patch_timeout_minutes * 60)
+    return DELIVERY_TIMEOUT_SECONDS[phase]
+
+
+def _check_rollout(plan: RunPlan, target: Target, runs: RunTable, addressing: dict[str, Any]) -> None:
+    """Refuse, before anything is sent, a patch that cannot finish by its deadline at the wave's MaxConcurrency
+    with this target's instance count (known only now: Discover recorded the reachable ones)."""
+    count = len(addressing.get("InstanceIds") or _reachable(runs, target))
+    reason = rollout.target_refusal(
+        count,
+        plan.wave.max_concurrency,
+        minutes_per_instance=plan.expected_patch_minutes_per_instance,
+        limit_minutes=plan.patch_timeout_minutes,
+    )
+    if reason:
+        raise CommandRejected(f"maxConcurrency {plan.wave.max_concurrency}: {reason}; nothing was sent")
+
+
+def _reachable(runs: RunTable, target: Target) -> list[str]:
+    instances = runs.instances(target.run_id, target.account_id, target.region)
+    return [i["instanceId"] for i in instances if i.get("discovery", {}).get("reachable")]
+
+
 def _addressing(plan: RunPlan, target: Target, runs: RunTable) -> dict[str, Any]:
     """Tags for a run (SSM resolves them, so MaxConcurrency/MaxErrors cover the whole scope); the reachable
     instances by id for a re-run (at most 50, which ValidateRun guarantees)."""
     if not plan.rerun_of:
         tags = plan.selector.tags
         return {"Targets": [{"Key": f"tag:{key}", "Values": list(values)} for key, values in sorted(tags.items())]}
-    instances = runs.instances(target.run_id, target.account_id, target.region)
-    return {"InstanceIds": sorted(i["instanceId"] for i in instances if i.get("discovery", {}).get("reachable"))}
+    return {"InstanceIds": sorted(_reachable(runs, target))}
 
 
 def _send(ssm: SSMClient, command: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,10 +18,12 @@ from typing import Any
 
 import fastjsonschema
 
+from handlers.contract import rollout
 from handlers.contract.conventions import MAX_TOTAL_APPROVAL_MINUTES, PATCH_TAG_KEY, RUN_TIMEOUT_SECONDS
 from handlers.contract.errors import InvalidRunDocument
 from handlers.contract.regions import KNOWN_REGIONS
 from handlers.contract.table import wave_sk
+from handlers.domain.fleet import SNAPSHOT_DEADLINE_MINUTES
 
 MAX_DOCUMENT_BYTES = 128 * 1024
 MAX_TARGETS_PER_RUN = 20_000
@@ -109,6 +112,16 @@ def normalise(
     concurrency = {**default_concurrency, **document.get("concurrency", {})}
     waves = [_normalise_wave(index, wave, defaults, approval_policy) for index, wave in enumerate(document["waves"])]
     _check_approval_waits(waves)
+    minutes_per_instance = document.get("expectedPatchMinutesPerInstance", defaults["expectedPatchMinutesPerInstance"])
+    patch_timeout = document.get("patchTimeoutMinutes", defaults["patchTimeoutMinutes"])
+    _check_rollouts(waves, minutes_per_instance=minutes_per_instance, limit_minutes=patch_timeout)
+    _check_run_length(
+        waves,
+        concurrency,
+        minutes_per_instance=minutes_per_instance,
+        limit_minutes=patch_timeout,
+        snapshots=document.get("preCollect", {}).get("enabled", defaults["preCollect"]),
+    )
     return {
         "runId": run_id,
         "documentDigest": digest(document),
@@ -117,7 +130,8 @@ def normalise(
             "rebootOption": document["rebootOption"],
             "selector": document["selector"],
             "preCollect": {"enabled": document.get("preCollect", {}).get("enabled", defaults["preCollect"])},
-            "patchTimeoutMinutes": document.get("patchTimeoutMinutes", defaults["patchTimeoutMinutes"]),
+            "patchTimeoutMinutes": patch_timeout,
+            "expectedPatchMinutesPerInstance": minutes_per_instance,
             "snapshotId": snapshot_id(run_id),
             "concurrency": concurrency,
             "rerunOf": document.get("rerun", {}).get("of", ""),
@@ -134,6 +148,7 @@ def _defaults() -> dict[str, Any]:
     return {
         "preCollect": root["properties"]["preCollect"]["properties"]["enabled"]["default"],
         "patchTimeoutMinutes": root["properties"]["patchTimeoutMinutes"]["default"],
+        "expectedPatchMinutesPerInstance": root["properties"]["expectedPatchMinutesPerInstance"]["default"],
         "maxConcurrency": wave["maxConcurrency"]["default"],
         "maxErrors": wave["maxErrors"]["default"],
         "failedPercent": budget["failedPercent"]["default"],
@@ -253,6 +268,72 @@ def _check_approval_waits(waves: Sequence[Mapping[str, Any]]) -> None:
                     f"in all, over the {MAX_TOTAL_APPROVAL_MINUTES}-minute limit (half the run's "
                     f"{RUN_TIMEOUT_SECONDS // 86400}-day timeout)"
                 )
+
+
+def _check_rollouts(waves: Sequence[Mapping[str, Any]], *, minutes_per_instance: float, limit_minutes: int) -> None:
+    """Each wave's patch must fit patchTimeoutMinutes on any target it may meet. A percentage maxConcurrency has
+    a slowest target size, checked here; a count's batches grow with the target, so SendCommand checks it
+    against the instances Discover found (``rollout.target_refusal``)."""
+    one = rollout.refusal(rollout.plan(1, "1", minutes_per_instance=minutes_per_instance), limit_minutes=limit_minutes)
+    if one is not None:
+        raise InvalidRunDocument(f"expectedPatchMinutesPerInstance: {one}")
+    for wave in waves:
+        concurrency = wave["maxConcurrency"]
+        slowest = rollout.worst_case_instances(concurrency)
+        if slowest is None:
+            continue
+        planned = rollout.plan(slowest, concurrency, minutes_per_instance=minutes_per_instance)
+        reason = rollout.refusal(planned, limit_minutes=limit_minutes)
+        if reason is not None:
+            raise InvalidRunDocument(
+                f"waves[{wave['index']}].maxConcurrency: {concurrency} of a target of {reason} (at "
+                f"{minutes_per_instance} expectedPatchMinutesPerInstance); raise maxConcurrency or "
+                "patchTimeoutMinutes"
+            )
+
+
+def _check_run_length(
+    waves: Sequence[Mapping[str, Any]],
+    concurrency: Mapping[str, int],
+    *,
+    minutes_per_instance: float,
+    limit_minutes: int,
+    snapshots: bool,
+) -> None:
+    """The waves, one after another, must fit the run's timeout as planned: per target, the snapshot deadline and
+    the planned patch (a percentage's slowest target size; patchTimeoutMinutes for a count, whose targets are
+    not counted yet), in as many rounds as ``concurrency`` takes to work through each group's accounts and
+    regions, plus the longest the approvals may wait."""
+    minutes = sum(wave["approval"].get("timeoutMinutes", 0) for wave in waves)
+    for wave in waves:
+        concurrency_of_wave = wave["maxConcurrency"]
+        slowest = rollout.worst_case_instances(concurrency_of_wave)
+        patch = limit_minutes
+        if slowest is not None:
+            planned = rollout.plan(slowest, concurrency_of_wave, minutes_per_instance=minutes_per_instance)
+            patch = min(limit_minutes, math.ceil(planned.deadline_seconds / 60))
+        per_target = patch + (SNAPSHOT_DEADLINE_MINUTES if snapshots else 0)
+        for group in wave["targets"]:
+            rounds = math.ceil(len(group["accounts"]) / concurrency["accounts"]) * math.ceil(
+                len(group["regions"]) / concurrency["regions"]
+            )
+            minutes += rounds * per_target
+    limit = RUN_TIMEOUT_SECONDS // 60
+    if minutes > limit:
+        raise InvalidRunDocument(
+            f"waves: the run would take up to {minutes} minutes as planned (targets in rounds of "
+            f"{concurrency['accounts']} accounts x {concurrency['regions']} regions, {per_target_note(snapshots)}"
+            f"approvals included), over the {RUN_TIMEOUT_SECONDS // 86400}-day run timeout ({limit} minutes); "
+            "raise concurrency or split the run"
+        )
+
+
+def per_target_note(snapshots: bool) -> str:
+    return (
+        f"each target's snapshot ({SNAPSHOT_DEADLINE_MINUTES} min) and patch, "
+        if snapshots
+        else "each target's patch, "
+    )
 
 
 def _describe(error: fastjsonschema.JsonSchemaValueException) -> str:

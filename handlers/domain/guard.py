@@ -43,6 +43,7 @@ class RunPlan:
     selector: Selector
     pre_collect: bool
     patch_timeout_minutes: int
+    expected_patch_minutes_per_instance: float
     rerun_of: str
     wave: PlannedWave
 
@@ -75,6 +76,7 @@ def authorise(runs: RunTable, target: Target, *, execution_id: str) -> RunPlan:
         selector=Selector({key: tuple(values) for key, values in settings["selector"]["tags"].items()}),
         pre_collect=bool(settings["preCollect"]["enabled"]),
         patch_timeout_minutes=int(settings["patchTimeoutMinutes"]),
+        expected_patch_minutes_per_instance=float(settings["expectedPatchMinutesPerInstance"]),
         rerun_of=settings["rerunOf"],
         wave=PlannedWave(
             index=target.wave_index,

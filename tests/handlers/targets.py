@@ -26,6 +26,8 @@ DOCUMENT: dict[str, Any] = {
     "rebootOption": "NoReboot",
     "selector": SELECTOR,
     "patchTimeoutMinutes": 30,
+    # 10% of a target: up to 19 one-at-a-time batches, which must fit the 30 minutes.
+    "expectedPatchMinutesPerInstance": 1,
     "waves": [
         {
             "name": "first",

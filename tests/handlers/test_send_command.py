@@ -191,3 +191,26 @@ def test_instance_output_goes_under_the_writers_account_first(hub: Rehearsal) ->
     prefix = f"ssm/account-{ACCOUNT}/runs/run-1/region-{REGION}/patch"
     assert sent.request["OutputS3KeyPrefix"] == prefix
     assert hub.s3_keys(f"ssm/account-{ACCOUNT}/") == [f"{prefix}/{sent.command_id}/{instance_id}/PatchLinux/stdout"]
+
+
+def test_a_patch_commands_delivery_timeout_lasts_until_its_deadline(hub: Rehearsal) -> None:
+    """SSM counts TimeoutSeconds from the send: an instance still queued behind MaxConcurrency must not time out
+    untried (and be reported unreachable) before the command's own deadline."""
+    record_run(hub)
+    hub.fleet.add(ACCOUNT, REGION, 2)
+
+    send(hub)
+
+    (sent,) = hub.fleet.sent()
+    assert sent.request["TimeoutSeconds"] == DOCUMENT["patchTimeoutMinutes"] * 60
+
+
+def test_a_target_too_large_to_patch_by_its_deadline_is_refused_before_anything_is_sent(hub: Rehearsal) -> None:
+    """A count MaxConcurrency can only be judged once Discover knows the target's instances."""
+    record_run(hub, DOCUMENT | {"waves": [DOCUMENT["waves"][0] | {"maxConcurrency": "1"}]})
+    hub.fleet.add(ACCOUNT, REGION, 40)
+    hub.invoke("Discover", target(hub))
+
+    with pytest.raises(CommandRejected, match=r"maxConcurrency 1: .*40 .* over the 30-minute patchTimeoutMinutes"):
+        send(hub)
+    assert hub.fleet.sent() == []

@@ -229,7 +229,8 @@ def test_a_run_that_matches_no_instance_anywhere_does_not_report_success(hub: Re
 def test_a_command_that_never_finishes_is_cancelled_at_the_deadline(hub: Rehearsal) -> None:
     stuck = hub.fleet.add(A, REGION, 2, patch=Behaviour(status=NEVER))
     hub.fleet.add(B, REGION, 1)
-    run = document(wave("all", [A, B], failureBudget={"failedPercent": 100}), patchTimeoutMinutes=30)
+    everywhere = wave("all", [A, B], failureBudget={"failedPercent": 100}, maxConcurrency="100%")
+    run = document(everywhere, patchTimeoutMinutes=30)
 
     result = hub.run(run, "stuck", timeout_seconds=180)
 

@@ -39,6 +39,7 @@ def test_every_call_made_in_rehearsals_is_allowed_by_the_generated_roles(hub: Re
         "name": "all",
         "targets": [{"accounts": [A, B], "regions": [REGION]}],
         "failureBudget": {"failedPercent": 100},
+        "maxConcurrency": "100%",  # one batch: the plan fits the 10-minute deadline
     }
     document = {
         "operation": "Install",
