@@ -149,6 +149,7 @@ class Environment:
             run_id=run_id,
             default_concurrency=self.default_concurrency,
             approval_policy=self.approval_policy,
+            allowed_accounts=run_document.target_accounts(self.hub.value("TargetAccountIds", self.templates[HUB])),
         )
 
     @property

@@ -55,6 +55,7 @@ class HubParameters:
     region_concurrency: Parameter
     notification_email: Parameter
     organization_id: Parameter
+    target_accounts: Parameter
     share_instance_output: Parameter
     key_administrators: Parameter
     approval_web_acl: Parameter
@@ -84,6 +85,7 @@ class HubParameters:
             environment.RECORD_RETENTION_DAYS: Ref(self.record_retention_days),
             environment.ACCOUNT_CONCURRENCY: Ref(self.account_concurrency),
             environment.REGION_CONCURRENCY: Ref(self.region_concurrency),
+            environment.TARGET_ACCOUNT_IDS: Ref(self.target_accounts),
             environment.INSTANCE_OUTPUT: If(SHARES_INSTANCE_OUTPUT, "true", "false"),
         }
 
@@ -234,6 +236,19 @@ def add_hub_parameters(template: Template) -> HubParameters:
                 Description="Optional address subscribed to run notifications (confirm the subscription email).",
             )
         ),
+        target_accounts=add(
+            Parameter(
+                "TargetAccountIds",
+                Type="String",
+                Default="",
+                AllowedPattern=r"^$|^[0-9]{12}(,[0-9]{12})*$",
+                ConstraintDescription="12-digit account ids separated by commas, no spaces",
+                Description=(
+                    "The only accounts a run may target (comma-separated); empty: any account of the organisation "
+                    "(OrganizationId). ValidateRun refuses a run document naming any other."
+                ),
+            )
+        ),
         organization_id=add(
             Parameter(
                 "OrganizationId",
@@ -336,7 +351,7 @@ def _interface() -> dict[str, Any]:
             "CodeSigningConfigArn",
             "PowertoolsLayerArn",
         ],
-        "Organisation and administration": ["OrganizationId", "KeyAdministratorArns"],
+        "Organisation and administration": ["OrganizationId", "TargetAccountIds", "KeyAdministratorArns"],
         "Scale": [
             "ReserveConcurrency",
             "DefaultAccountConcurrency",
@@ -386,6 +401,7 @@ def _interface() -> dict[str, Any]:
         "NotificationEmail": "Notification email (optional)",
         "ShareInstanceOutput": "Instances write Run Command output",
         "OrganizationId": "Organisation id",
+        "TargetAccountIds": "Accounts runs may target (empty: the organisation's)",
         "KeyAdministratorArns": "Key administrator roles (include the deploying role)",
         "CodeObjectVersion": "Handler package S3 version (optional)",
         "CodeSigningConfigArn": "Lambda code signing configuration (optional)",

@@ -44,6 +44,7 @@ def handle(event: dict[str, Any], *, env: ValidateRunEnv, clients: HubClients, n
         approval_policy=run_document.ApprovalPolicy.from_settings(
             env.approval_required_waves, env.approvers, env.minimum_approvers, env.maximum_approval_minutes
         ),
+        allowed_accounts=run_document.target_accounts(env.target_account_ids),
     )
     runs = RunTable(clients.dynamodb(), env.table_name)
     previous = run["settings"]["rerunOf"]

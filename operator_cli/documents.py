@@ -53,6 +53,7 @@ def normalised(document: Any, *, run_id: str, hub: Hub) -> dict[str, Any]:
             hub.int_parameter("MinimumApprovers", 1),
             hub.int_parameter("MaximumApprovalMinutes", run_document.DEFAULT_MAXIMUM_APPROVAL_MINUTES),
         ),
+        allowed_accounts=run_document.target_accounts(hub.parameters.get("TargetAccountIds", "")),
     )
 
 

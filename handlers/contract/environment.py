@@ -66,6 +66,8 @@ APPROVAL_API_URL = Variable("APPROVAL_API_URL", str)
 # The deployer's approval policy (run_document.ApprovalPolicy).
 APPROVAL_REQUIRED_WAVES = Variable("APPROVAL_REQUIRED_WAVES", str)
 APPROVERS = Variable("APPROVERS", str)
+# The accounts runs may target (comma-separated; empty: any of the organisation's).
+TARGET_ACCOUNT_IDS = Variable("TARGET_ACCOUNT_IDS", str)
 MINIMUM_APPROVERS = Variable("MINIMUM_APPROVERS", int)
 MAXIMUM_APPROVAL_MINUTES = Variable("MAXIMUM_APPROVAL_MINUTES", int)
 # Set by the Lambda runtime.
@@ -146,6 +148,7 @@ class ValidateRunEnv(RecordsEnv):
     approvers: str = setting(APPROVERS)
     minimum_approvers: int = setting(MINIMUM_APPROVERS)
     maximum_approval_minutes: int = setting(MAXIMUM_APPROVAL_MINUTES)
+    target_account_ids: str = setting(TARGET_ACCOUNT_IDS)
 
 
 @dataclass(frozen=True, kw_only=True)

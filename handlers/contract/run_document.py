@@ -91,8 +91,18 @@ class ApprovalPolicy:
         }[self.required_waves]
 
 
+def target_accounts(setting: str) -> frozenset[str]:
+    """The hub's TargetAccountIds setting (comma-separated) as a set; empty means any account."""
+    return frozenset(account.strip() for account in setting.split(",") if account.strip())
+
+
 def normalise(
-    document: Any, *, run_id: str, default_concurrency: Mapping[str, int], approval_policy: ApprovalPolicy
+    document: Any,
+    *,
+    run_id: str,
+    default_concurrency: Mapping[str, int],
+    approval_policy: ApprovalPolicy,
+    allowed_accounts: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Check ``document`` and return the run as the workflow uses it; raise ``InvalidRunDocument`` naming the field.
 
@@ -108,6 +118,7 @@ def normalise(
     except fastjsonschema.JsonSchemaValueException as error:
         raise InvalidRunDocument(_describe(error)) from None
     _check_rules(document, run_id)
+    _check_accounts(document, allowed_accounts)
     defaults = _defaults()
     concurrency = {**default_concurrency, **document.get("concurrency", {})}
     waves = [_normalise_wave(index, wave, defaults, approval_policy) for index, wave in enumerate(document["waves"])]
@@ -214,6 +225,20 @@ def _approval(index: int, asked: Mapping[str, Any] | None, policy: ApprovalPolic
         "timeoutMinutes": minutes,
         "timeoutSeconds": minutes * 60,
     }
+
+
+def _check_accounts(document: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    """Every targeted account is one the hub may target (its TargetAccountIds), when it names any."""
+    if not allowed:
+        return
+    for wave_index, wave in enumerate(document["waves"]):
+        for group_index, group in enumerate(wave["targets"]):
+            for account_index, account in enumerate(group["accounts"]):
+                if account not in allowed:
+                    raise InvalidRunDocument(
+                        f"waves[{wave_index}].targets[{group_index}].accounts[{account_index}]: {account} is not "
+                        "among the accounts this hub may target (TargetAccountIds)"
+                    )
 
 
 def _check_rules(document: Mapping[str, Any], run_id: str) -> None:

@@ -248,3 +248,14 @@ def test_key_administrators_without_the_cloudformation_role_are_refused(paramete
     edit(parameters / "hub-dev.json", lambda values: values.update(KeyAdministratorArns=only_people))
 
     assert "hub-dev.json: KeyAdministratorArns: does not include the CloudFormation role" in problems(parameters)
+
+
+def test_check_run_applies_the_environments_target_accounts(parameters: Path) -> None:
+    edit(parameters / "hub-dev.json", lambda values: values.update(TargetAccountIds="999999999999"))
+
+    refused = CliRunner().invoke(
+        cli, ["check-run", "-e", "dev", "--parameters-dir", str(parameters), str(ROOT / "examples" / "scan-only.json")]
+    )
+
+    assert refused.exit_code == 1
+    assert "is not among the accounts this hub may target (TargetAccountIds)" in refused.output

@@ -199,3 +199,21 @@ def test_check_run_command_accepts_examples_and_names_the_field_of_a_bad_one(tmp
     assert f"{bad}: waves[0].maxConcurrency: must match pattern" in refused.output
     assert f"{not_json}: (document): not valid JSON" in refused.output
     assert "2 of 2 run documents refused" in refused.output
+
+
+def test_a_hub_limited_to_some_accounts_refuses_a_run_targeting_any_other() -> None:
+    """The hub's TargetAccountIds: a run may not reach accounts the deployer did not name (empty: any)."""
+    allowed = run_document.target_accounts("111111111111, 222222222222")
+    assert allowed == {"111111111111", "222222222222"}
+    assert run_document.normalise(
+        VALID, run_id="run-1", default_concurrency=CONCURRENCY, approval_policy=POLICY, allowed_accounts=allowed
+    )
+    elsewhere = changed("waves.1.targets", [{"accounts": ["333333333333"], "regions": ["eu-west-1"]}])
+    with pytest.raises(InvalidRunDocument) as refused:
+        run_document.normalise(
+            elsewhere, run_id="run-1", default_concurrency=CONCURRENCY, approval_policy=POLICY, allowed_accounts=allowed
+        )
+    assert str(refused.value) == (
+        "waves[1].targets[0].accounts[0]: 333333333333 is not among the accounts this hub may target (TargetAccountIds)"
+    )
+    assert run_document.target_accounts("") == frozenset()

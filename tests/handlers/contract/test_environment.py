@@ -26,6 +26,7 @@ VALIDATE_RUN = {
     "APPROVERS": "ops@example.com",
     "MINIMUM_APPROVERS": "1",
     "MAXIMUM_APPROVAL_MINUTES": "240",
+    "TARGET_ACCOUNT_IDS": "",
 }
 
 
@@ -50,6 +51,7 @@ def test_a_function_reads_its_settings_typed() -> None:
         approvers="ops@example.com",
         minimum_approvers=1,
         maximum_approval_minutes=240,
+        target_account_ids="",
     )
 
 
