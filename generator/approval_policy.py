@@ -16,12 +16,12 @@ from awacs import sns
 from awacs.aws import ArnNotEquals, Condition, Deny, Principal, Statement
 from troposphere import Parameter, Ref, Template
 
+from generator.parameters import ROLE_ARN_PATTERN
 from handlers.contract import environment, run_document
 from handlers.contract.environment import Variable
 from handlers.contract.run_document import APPROVAL_AFTER_FIRST, APPROVAL_REQUIRED_WAVES
 
 EMAIL = r"[^@\s,]+@[^@\s,]+\.[^@\s,]+"
-ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$"
 # What only the approvals topic's administrators may do: whoever subscribes receives approval links.
 TOPIC_ADMINISTRATION = (sns.Subscribe, sns.SetTopicAttributes, sns.AddPermission, sns.RemovePermission, sns.DeleteTopic)
 
@@ -110,7 +110,7 @@ def add_approval_policy(template: Template) -> ApprovalPolicyRefs:
             Parameter(
                 "ApprovalAdministratorArns",
                 Type="CommaDelimitedList",
-                AllowedPattern=ROLE_ARN,
+                AllowedPattern=ROLE_ARN_PATTERN,
                 ConstraintDescription="IAM role ARNs separated by commas",
                 Description=(
                     "Roles that may subscribe approvers to the approvals topic or change it, and change the run "
