@@ -36,8 +36,6 @@ STOPPED_EXECUTION_STATUSES = ("ABORTED", "FAILED", "TIMED_OUT")
 # The command document the spoke owns for pre-patch snapshots (fixed content; no arbitrary shell).
 SNAPSHOT_DOCUMENT_NAME = "{prefix}-PrePatchSnapshot"
 
-PATCH_DOCUMENT_NAME = "AWS-RunPatchBaseline"
-
 # AWS's patching document. Only the spoke's own wrapper runs it: IAM cannot limit a document's parameters, and
 # AWS-RunPatchBaseline's BaselineOverride or InstallOverrideList would let whoever may send it run anything as root.
 AWS_PATCH_DOCUMENT_NAME = "AWS-RunPatchBaseline"
