@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 
 from awacs import dynamodb, states
-from awacs.aws import ArnNotEquals, Condition, Deny, ForAnyValueStringLike, Principal, Statement
+from awacs.aws import ForAnyValueStringLike
 from troposphere import GetAtt, If, Ref, Sub, Template
 from troposphere.apigateway import (
     AccessLogSetting,
@@ -40,7 +40,7 @@ from troposphere.wafv2 import WebACLAssociation
 from generator import naming, suppressions
 from generator.approval_policy import ApprovalPolicyRefs
 from generator.approval_signing import DECISION, PAGE, REQUEST, ApprovalSigningRefs
-from generator.iam import Grant, arn, policy_document, service_trust
+from generator.iam import Grant, arn, deny_all_but, policy_document, service_trust
 from generator.lambdas import FunctionSpec, LambdaRefs, Lambdas
 from generator.messaging import MessagingRefs
 from generator.parameters import HAS_APPROVAL_WEB_ACL, MANAGES_API_GATEWAY_LOGGING, HubParameters
@@ -134,26 +134,15 @@ def _only_approval_functions_write_approvals(table: RunTableRefs, policy: Approv
         # The property is typed as a dict; the awacs document serialises as it does in every other policy.
         PolicyDocument=policy_document(
             [
-                Statement(
-                    Sid="OnlyApprovalFunctionsWriteApprovals",
-                    Effect=Deny,
-                    Principal=Principal("AWS", "*"),
-                    Action=list(ITEM_WRITES),
-                    Resource=[table_arn],
-                    Condition=Condition(
-                        [
-                            ForAnyValueStringLike("dynamodb:LeadingKeys", [APPROVAL_ITEMS]),
-                            ArnNotEquals("aws:PrincipalArn", writers),
-                        ]
-                    ),
+                deny_all_but(
+                    "OnlyApprovalFunctionsWriteApprovals",
+                    ITEM_WRITES,
+                    [table_arn],
+                    writers,
+                    ForAnyValueStringLike("dynamodb:LeadingKeys", [APPROVAL_ITEMS]),
                 ),
-                Statement(
-                    Sid="OnlyAdministratorsChangeThisPolicy",
-                    Effect=Deny,
-                    Principal=Principal("AWS", "*"),
-                    Action=list(POLICY_CHANGES),
-                    Resource=[table_arn],
-                    Condition=Condition(ArnNotEquals("aws:PrincipalArn", Ref(policy.administrators))),
+                deny_all_but(
+                    "OnlyAdministratorsChangeThisPolicy", POLICY_CHANGES, [table_arn], Ref(policy.administrators)
                 ),
             ]
         ).JSONrepr()

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from awacs import kms
-from awacs.aws import Action, ArnNotEquals, Condition, Deny, Principal, Statement
+from awacs.aws import Action, Statement
 from troposphere import GetAtt, Template
 from troposphere.kms import Alias, Key
 
 from generator import naming, suppressions
-from generator.iam import Grant, policy_document
+from generator.iam import Grant, deny_all_but, policy_document
 from generator.key_administration import administered_by
 from generator.retention import retained
 from handlers.contract import environment
@@ -48,16 +48,7 @@ class ApprovalSigningRefs:
 
 def _only(sid: str, action: Action, *purposes: str) -> Statement:
     """Deny ``action`` on the key to every principal but the approval roles of ``purposes``."""
-    return Statement(
-        Sid=sid,
-        Effect=Deny,
-        Principal=Principal("AWS", "*"),
-        Action=[action],
-        Resource=["*"],
-        Condition=Condition(
-            ArnNotEquals("aws:PrincipalArn", [naming.hub_approval_role_arn(purpose) for purpose in purposes])
-        ),
-    )
+    return deny_all_but(sid, [action], ["*"], [naming.hub_approval_role_arn(purpose) for purpose in purposes])
 
 
 def add_approval_signing(template: Template, administrators: Any) -> ApprovalSigningRefs:

@@ -13,7 +13,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from awacs import kms, sts
-from awacs.aws import Action, Allow, ArnLike, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import (
+    Action,
+    Allow,
+    ArnLike,
+    ArnNotEquals,
+    Bool,
+    Condition,
+    Deny,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+)
 from troposphere import AWSHelperFn, If, Sub
 
 POLICY_VERSION = "2012-10-17"
@@ -47,6 +59,23 @@ def deny_insecure_transport(sid: str, actions: Sequence[Action], resources: Sequ
         Action=list(actions),
         Resource=list(resources),
         Condition=Condition(Bool("aws:SecureTransport", "false")),
+    )
+
+
+def deny_all_but(
+    sid: str, actions: Sequence[Action], resources: Sequence[Any], principals: Any, *also: Any
+) -> Statement:
+    """The resource-policy statement that refuses ``actions`` to every principal whose ARN is not among
+    ``principals`` (a list, or a ``Ref`` to a list parameter), where every condition of ``also`` holds too.
+
+    An explicit Deny in a resource's own policy outweighs any Allow an identity policy gives (PowerUserAccess)."""
+    return Statement(
+        Sid=sid,
+        Effect=Deny,
+        Principal=Principal("AWS", "*"),
+        Action=list(actions),
+        Resource=list(resources),
+        Condition=Condition([*also, ArnNotEquals("aws:PrincipalArn", principals)]),
     )
 
 

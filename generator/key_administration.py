@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from awacs import kms
-from awacs.aws import ArnNotEquals, Bool, BoolIfExists, Condition, Deny, Principal, Statement
+from awacs.aws import Bool, BoolIfExists, Statement
 
-from generator.iam import account_administers_key
+from generator.iam import account_administers_key, deny_all_but
 
 ADMINISTRATION_ACTIONS = (
     kms.CancelKeyDeletion,
@@ -42,37 +42,30 @@ ADMINISTRATION_ACTIONS = (
 )
 
 
-def _not_an_administrator(administrators: Any) -> list[Any]:
-    # AWS services acting as themselves are exempt: no one can assume their identity, and some of them
-    # (DynamoDB's background grants) manage grants of their own on keys they were given.
-    return [
-        ArnNotEquals("aws:PrincipalArn", administrators),
-        Bool("aws:PrincipalIsAWSService", "false"),
-    ]
+# AWS services acting as themselves are exempt: no one can assume their identity, and some of them (DynamoDB's
+# background grants) manage grants of their own on keys they were given.
+NOT_AN_AWS_SERVICE = Bool("aws:PrincipalIsAWSService", "false")
 
 
 def administered_by(administrators: Any) -> list[Statement]:
     """The key-policy statements that give administration to ``administrators`` (a list of role ARNs) only."""
     return [
         account_administers_key(),
-        Statement(
-            Sid="OnlyKeyAdministratorsAdministerTheKey",
-            Effect=Deny,
-            Principal=Principal("AWS", "*"),
-            Action=list(ADMINISTRATION_ACTIONS),
-            Resource=["*"],
-            Condition=Condition(_not_an_administrator(administrators)),
+        deny_all_but(
+            "OnlyKeyAdministratorsAdministerTheKey",
+            ADMINISTRATION_ACTIONS,
+            ["*"],
+            administrators,
+            NOT_AN_AWS_SERVICE,
         ),
-        Statement(
-            # Grants for AWS resources stay possible: Lambda grants itself use of the key that encrypts a
-            # function's environment, DynamoDB of the table's key, each when the deployer creates the resource.
-            Sid="OnlyKeyAdministratorsGrantUseToPrincipals",
-            Effect=Deny,
-            Principal=Principal("AWS", "*"),
-            Action=[kms.CreateGrant, kms.RevokeGrant],
-            Resource=["*"],
-            Condition=Condition(
-                [*_not_an_administrator(administrators), BoolIfExists("kms:GrantIsForAWSResource", "false")]
-            ),
+        # Grants for AWS resources stay possible: Lambda grants itself use of the key that encrypts a function's
+        # environment, DynamoDB of the table's key, each when the deployer creates the resource.
+        deny_all_but(
+            "OnlyKeyAdministratorsGrantUseToPrincipals",
+            [kms.CreateGrant, kms.RevokeGrant],
+            ["*"],
+            administrators,
+            NOT_AN_AWS_SERVICE,
+            BoolIfExists("kms:GrantIsForAWSResource", "false"),
         ),
     ]

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from awacs import kms, secretsmanager, sts
-from awacs.aws import ArnNotEquals, Condition, Deny, Principal, Statement, StringEquals
+from awacs.aws import Condition, StringEquals
 from troposphere import Join, Parameter, Ref, Split, Sub, Template
 from troposphere.secretsmanager import GenerateSecretString, ResourcePolicy, Secret
 
 from generator import naming
 from generator.encryption import EncryptionRefs
-from generator.iam import Grant, arn, policy_document
+from generator.iam import Grant, arn, deny_all_but, policy_document
 from generator.parameters import HubParameters
 from generator.retention import retained
 from handlers.contract import conventions, environment
@@ -86,15 +86,13 @@ def add_spoke_access(template: Template, parameters: HubParameters, encryption: 
             BlockPublicPolicy=True,
             ResourcePolicy=policy_document(
                 [
-                    Statement(
-                        # Management stays with IAM (CloudFormation updates the secret with the deployer's rights);
-                        # the value itself only with the roles that present it or pass it to the spokes.
-                        Sid="OnlyFleetRolesAndKeyAdministratorsReadTheExternalId",
-                        Effect=Deny,
-                        Principal=Principal("AWS", "*"),
-                        Action=[secretsmanager.GetSecretValue],
-                        Resource=["*"],
-                        Condition=Condition(ArnNotEquals("aws:PrincipalArn", readers)),
+                    # Management stays with IAM (CloudFormation updates the secret with the deployer's rights);
+                    # the value itself only with the roles that present it or pass it to the spokes.
+                    deny_all_but(
+                        "OnlyFleetRolesAndKeyAdministratorsReadTheExternalId",
+                        [secretsmanager.GetSecretValue],
+                        ["*"],
+                        readers,
                     )
                 ]
             ),
